@@ -1,0 +1,263 @@
+"""Configuration: the default schema, loading experiment files, overrides, validation, bitrates.
+
+Every experiment file in `experiments/` starts from `default_config()` (a locked ml_collections
+ConfigDict holding every known key, set to the paper's 24 kHz model) and changes a few fields, so a
+typo in a config file or a `--config.KEY=VALUE` override fails at once and names the key.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+import os
+from typing import Sequence
+
+import ml_collections
+
+ConfigDict = ml_collections.ConfigDict
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message starts with the offending key."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"config.{key}: {message}")
+        self.key = key
+
+
+def default_config() -> ConfigDict:
+    """The paper's scalable 24 kHz SoundStream (C=32, D=256, N=1024, N_q=24 with quantizer dropout)."""
+    c = ConfigDict()
+    c.seed = 0
+    c.num_steps = 1_000_000
+    c.sample_rate = 24_000
+
+    c.model = m = ConfigDict()
+    m.encoder_channels = 32  # C_enc
+    m.decoder_channels = 32  # C_dec
+    m.strides = (2, 4, 5, 8)  # encoder order; the decoder uses them reversed
+    m.embedding_dim = 256  # D, inferred from Table I's parameter counts
+    m.residual_kernel_size = 7
+    m.residual_dilations = (1, 3, 9)
+    # Residual units project N -> N / compress with the dilated conv, then 1x1 back to N. compress=2
+    # with kernel 7 (or compress=1 with kernel 3) reproduces Table I's 8.4 M parameters.
+    m.residual_compress = 2
+    m.first_kernel_size = 7
+    m.last_kernel_size = 7
+    m.bottleneck_kernel_size = 3
+    m.film = "none"  # "none" | "encoder" | "decoder": FiLM denoise conditioning at the bottleneck
+
+    c.quantizer = q = ConfigDict()
+    q.num_quantizers = 24  # N_q
+    q.codebook_size = 1024  # N
+    q.dropout = True  # quantizer dropout: n_q ~ U{1..N_q} per example while training
+    q.ema_decay = 0.99  # codebook EMA (the paper leaves it open; 0.99 like its usage EMA)
+    q.dead_code_threshold = 2.0  # EMA usage below this -> replaced by a random frame of the batch
+    q.kmeans_iters = 10  # k-means on the first batch initializes each codebook
+    q.commitment_weight = 1.0
+    q.epsilon = 1e-5
+
+    c.discriminator = d = ConfigDict()
+    d.wave_scales = 3
+    d.wave_channels = 16
+    d.wave_max_channels = 1024
+    d.wave_groups = (4, 16, 64, 256)  # one grouped strided conv per entry, channels x4 each
+    d.stft_channels = 32
+    d.stft_window = 1024
+    d.stft_hop = 256
+    # "patches" is fast for the grouped-conv weight gradient on XLA:CPU; "lax" on GPU/TPU; "auto" picks.
+    d.grouped_conv = "auto"
+
+    c.loss = l = ConfigDict()
+    l.lambda_adv = 1.0
+    l.lambda_feat = 100.0
+    l.lambda_rec = 1.0
+    l.mel_windows = (64, 128, 256, 512, 1024, 2048)
+    l.mel_bins = 64
+    l.log_epsilon = 1e-5
+    # Adversarial and feature losses switch on at this step (0: from the start).
+    l.adversarial_start_step = 0
+
+    c.optim = o = ConfigDict()
+    o.generator_lr = 1e-4
+    o.discriminator_lr = 1e-4
+    o.b1 = 0.5
+    o.b2 = 0.9
+    o.grad_clip_norm = 0.0  # 0 disables clipping
+
+    c.data = dt = ConfigDict()
+    dt.train = "embedded"  # a folder of audio files; "embedded" = data_pipelines/embedded
+    dt.kinds = ("speech", "music")  # sub-folders of the corpus to train on
+    dt.crop_frames = 300  # crop length in codec frames (300 x 320 = 96000 samples = 4 s)
+    dt.batch_size = 16
+    dt.worker_count = 0
+    dt.min_crop_rms = 1e-3  # crops quieter than this are redrawn (a few tries)
+
+    c.train = t = ConfigDict()
+    t.log_every = 10
+    t.checkpoint_every = 1000
+    t.keep_checkpoints = 3
+    t.sample_every = 1000
+    t.sample_seconds = 4.0
+    t.progress = True
+
+    c.lock()
+    return c
+
+
+def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
+    """Loads `path/to/file.py` (calling its `get_config()`), applies overrides and validates."""
+    if not os.path.isfile(spec):
+        raise FileNotFoundError(f"config file not found: {spec}")
+    module_spec = importlib.util.spec_from_file_location(
+        f"sscodec_config_{abs(hash(os.path.abspath(spec)))}", spec)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError("get_config", f"{spec} defines no get_config()")
+    config = module.get_config()
+    apply_overrides(config, overrides)
+    validate(config)
+    return config
+
+
+def load_sibling(this_file: str, name: str) -> ConfigDict:
+    """For variant configs: the config of `name` in the same folder as `this_file`."""
+    return load_config(os.path.join(os.path.dirname(os.path.abspath(this_file)), name))
+
+
+def _parse_value(text: str, current):
+    if isinstance(current, str):
+        return text
+    if isinstance(current, bool):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"expected a boolean, got {text!r}")
+    value = ast.literal_eval(text)
+    if isinstance(current, float) and isinstance(value, int):
+        value = float(value)
+    if isinstance(current, tuple) and isinstance(value, (list, int)):
+        value = tuple(value) if isinstance(value, list) else (value,)
+    return value
+
+
+def apply_overrides(config: ConfigDict, overrides: Sequence[str]) -> None:
+    """Applies `KEY=VALUE` (or `--config.KEY=VALUE`) strings; unknown keys raise ConfigError."""
+    for item in overrides:
+        text = item[len("--config."):] if item.startswith("--config.") else item
+        if "=" not in text:
+            raise ConfigError(text, "an override must look like --config.KEY=VALUE")
+        key, raw = text.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = config
+        for i, part in enumerate(parents):
+            if part not in node or not isinstance(node[part], ConfigDict):
+                raise ConfigError(".".join(parents[: i + 1]), "unknown key")
+            node = node[part]
+        if leaf not in node:
+            raise ConfigError(key, f"unknown key (known here: {', '.join(sorted(node.keys()))})")
+        try:
+            value = _parse_value(raw, node[leaf])
+            with node.unlocked():
+                node[leaf] = value
+        except (ValueError, TypeError, SyntaxError) as e:
+            raise ConfigError(key, f"cannot set to {raw!r}: {e}") from None
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(key, message)
+
+
+def validate(config: ConfigDict) -> None:
+    """Checks value ranges and cross-field consistency; raises ConfigError naming the key."""
+    reference = default_config()
+
+    def walk(node, ref, prefix):
+        for key in node.keys():
+            path = f"{prefix}{key}"
+            _check(key in ref, path, "unknown key")
+            if isinstance(ref[key], ConfigDict):
+                _check(isinstance(node[key], ConfigDict), path, "must be a section")
+                walk(node[key], ref[key], path + ".")
+        for key in ref.keys():
+            _check(key in node, f"{prefix}{key}", "missing")
+
+    walk(config, reference, "")
+    m, q, d, l, dt = config.model, config.quantizer, config.discriminator, config.loss, config.data
+    _check(config.sample_rate > 0, "sample_rate", "must be positive")
+    _check(config.num_steps >= 0, "num_steps", "must be >= 0")
+    _check(len(m.strides) >= 1 and all(int(s) >= 1 for s in m.strides), "model.strides",
+           f"must be positive integers, got {m.strides}")
+    _check(m.encoder_channels >= 1 and m.decoder_channels >= 1, "model.encoder_channels",
+           "channels must be >= 1")
+    _check(m.film in ("none", "encoder", "decoder"), "model.film",
+           f"must be 'none', 'encoder' or 'decoder', got {m.film!r}")
+    _check(m.residual_compress >= 1 and m.residual_kernel_size >= 1, "model.residual_compress",
+           "must be >= 1")
+    _check(q.num_quantizers >= 1, "quantizer.num_quantizers", "must be >= 1")
+    n = q.codebook_size
+    _check(n >= 2 and n & (n - 1) == 0, "quantizer.codebook_size",
+           f"must be a power of two >= 2 (codes are log2(N)-bit), got {n}")
+    _check(0.0 < q.ema_decay < 1.0, "quantizer.ema_decay", "must be in (0, 1)")
+    _check(q.kmeans_iters >= 0, "quantizer.kmeans_iters", "must be >= 0")
+    _check(d.grouped_conv in ("auto", "patches", "lax"), "discriminator.grouped_conv",
+           "must be 'auto', 'patches' or 'lax'")
+    _check(d.wave_scales >= 1, "discriminator.wave_scales", "must be >= 1")
+    _check(d.stft_window % d.stft_hop == 0 and d.stft_window >= 128, "discriminator.stft_window",
+           "must be >= 128 and a multiple of stft_hop")
+    _check(len(l.mel_windows) >= 1 and all(w >= 16 and w & (w - 1) == 0 for w in l.mel_windows),
+           "loss.mel_windows", "must be powers of two >= 16")
+    _check(dt.crop_frames >= 1, "data.crop_frames", "must be >= 1")
+    crop = dt.crop_frames * samples_per_frame(config)
+    _check(crop >= max(l.mel_windows), "data.crop_frames",
+           f"crop of {crop} samples is shorter than the largest mel window {max(l.mel_windows)}")
+    _check(crop >= d.stft_window, "data.crop_frames",
+           f"crop of {crop} samples is shorter than discriminator.stft_window")
+    _check(dt.batch_size >= 1, "data.batch_size", "must be >= 1")
+    _check(config.train.log_every >= 1, "train.log_every", "must be >= 1")
+    _check(config.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
+
+
+# ----------------------------------------------------------------------------- bitrate bookkeeping
+
+def samples_per_frame(config: ConfigDict) -> int:
+    """M, the product of the encoder strides (320 for 2, 4, 5, 8)."""
+    return math.prod(int(s) for s in config.model.strides)
+
+
+def frame_rate(config: ConfigDict) -> float:
+    """Codec frames per second (75 Hz at 24 kHz with M = 320)."""
+    return config.sample_rate / samples_per_frame(config)
+
+
+def bits_per_code(config: ConfigDict) -> int:
+    return int(math.log2(config.quantizer.codebook_size))
+
+
+def kbps_for_num_quantizers(config: ConfigDict, n_q: int) -> float:
+    """Bitrate of the first n_q quantizers: frame_rate * n_q * log2(N) / 1000."""
+    if not 1 <= n_q <= config.quantizer.num_quantizers:
+        raise ConfigError("quantizer.num_quantizers",
+                          f"n_q={n_q} outside 1..{config.quantizer.num_quantizers}")
+    return frame_rate(config) * n_q * bits_per_code(config) / 1000.0
+
+
+def num_quantizers_for_kbps(config: ConfigDict, kbps: float) -> int:
+    """The n_q that gives `kbps` exactly; raises naming the available bitrates otherwise."""
+    per_quantizer = frame_rate(config) * bits_per_code(config) / 1000.0
+    n_q = round(kbps / per_quantizer)
+    if abs(n_q * per_quantizer - kbps) > 1e-6 or not 1 <= n_q <= config.quantizer.num_quantizers:
+        available = ", ".join(f"{kbps_for_num_quantizers(config, i):g}"
+                              for i in range(1, config.quantizer.num_quantizers + 1))
+        raise ValueError(f"{kbps} kbps is not available; this model offers: {available} kbps")
+    return n_q
+
+
+def bitrate_table(config: ConfigDict) -> list[tuple[int, float]]:
+    """[(n_q, kbps)] for every n_q of the model."""
+    return [(i, kbps_for_num_quantizers(config, i))
+            for i in range(1, config.quantizer.num_quantizers + 1)]

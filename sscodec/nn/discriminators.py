@@ -1,0 +1,141 @@
+"""SoundStream's discriminators: 3-scale waveform (MelGAN-style) and the STFT discriminator.
+
+Each discriminator returns (logits [B, T_k], features: list of intermediate activations) so the
+losses can compute hinge terms on the logits and L1 feature matching on the features.
+Weight normalization (used by MelGAN) is not applied: the paper does not state it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+from ml_collections import ConfigDict, FrozenConfigDict
+
+from sscodec.audio import stft
+from sscodec.nn.conv import GroupedConv1d
+
+LEAK = 0.2
+
+
+class WaveDiscriminator(nn.Module):
+    """One scale: conv k15 -> grouped strided convs (k41, s4, channels x4) -> conv k5 -> conv k3."""
+
+    channels: int = 16
+    max_channels: int = 1024
+    groups: Sequence[int] = (4, 16, 64, 256)
+    grouped_impl: str = "auto"
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, audio: jax.Array):
+        x = audio[..., None]
+        feats = []
+        x = nn.leaky_relu(nn.Conv(self.channels, (15,), padding=7, dtype=self.dtype)(x), LEAK)
+        feats.append(x)
+        ch = self.channels
+        for g in self.groups:
+            ch_out = min(ch * 4, self.max_channels)
+            g = min(g, ch, ch_out)  # keep groups dividing both sides for small configs
+            while ch % g or ch_out % g:
+                g //= 2
+            x = GroupedConv1d(ch_out, 41, stride=4, groups=g, impl=self.grouped_impl,
+                              dtype=self.dtype)(x)
+            x = nn.leaky_relu(x, LEAK)
+            feats.append(x)
+            ch = ch_out
+        x = nn.leaky_relu(nn.Conv(ch, (5,), padding=2, dtype=self.dtype)(x), LEAK)
+        feats.append(x)
+        logits = nn.Conv(1, (3,), padding=1, dtype=self.dtype)(x)[..., 0]
+        return logits, feats
+
+
+class MultiScaleWaveDiscriminator(nn.Module):
+    """The wave discriminator on the signal and its 2x, 4x, ... average-pooled versions."""
+
+    scales: int = 3
+    channels: int = 16
+    max_channels: int = 1024
+    groups: Sequence[int] = (4, 16, 64, 256)
+    grouped_impl: str = "auto"
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, audio: jax.Array):
+        outputs = []
+        x = audio
+        for i in range(self.scales):
+            if i > 0:  # average pool k4 s2 (MelGAN), padding 1 on each side
+                x = nn.avg_pool(x[..., None], (4,), strides=(2,), padding=((1, 1),),
+                                count_include_pad=False)[..., 0]
+            outputs.append(WaveDiscriminator(self.channels, self.max_channels, tuple(self.groups),
+                                             self.grouped_impl, self.dtype, name=f"scale{i}")(x))
+        return outputs
+
+
+class STFTResidualBlock(nn.Module):
+    """Conv 3x3 (N) -> Conv (s_t+2)x(s_f+2) stride (s_t, s_f) (out), plus a strided 1x1 skip."""
+
+    channels: int
+    out_channels: int
+    stride: tuple[int, int]
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        st, sf = self.stride
+        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(x)
+        y = nn.leaky_relu(y, LEAK)
+        y = nn.Conv(self.out_channels, (st + 2, sf + 2), strides=(st, sf), padding="SAME",
+                    dtype=self.dtype)(y)
+        skip = nn.Conv(self.out_channels, (1, 1), strides=(st, sf), dtype=self.dtype,
+                       name="skip")(x)
+        return nn.leaky_relu(y + skip, LEAK)
+
+
+class STFTDiscriminator(nn.Module):
+    """Complex STFT (real, imaginary as 2 channels) -> 7x7 conv -> 6 residual blocks -> 1 x F/64 conv."""
+
+    channels: int = 32
+    window: int = 1024
+    hop: int = 256
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, audio: jax.Array):
+        spec = stft(audio, self.window, self.hop, self.window)[..., : self.window // 2]  # [B, T, F]
+        x = jnp.stack([spec.real, spec.imag], axis=-1)
+        if self.dtype is not None:
+            x = x.astype(self.dtype)
+        c = self.channels
+        x = nn.Conv(c, (7, 7), padding="SAME", dtype=self.dtype)(x)
+        feats = [x]
+        widths = [(c, 2 * c), (2 * c, 4 * c), (4 * c, 4 * c), (4 * c, 8 * c), (8 * c, 8 * c),
+                  (8 * c, 16 * c)]
+        for i, (mid, out) in enumerate(widths):
+            x = STFTResidualBlock(mid, out, (1, 2) if i % 2 == 0 else (2, 2), self.dtype)(x)
+            feats.append(x)
+        freq = x.shape[2]
+        logits = nn.Conv(1, (1, freq), padding="VALID", dtype=self.dtype)(x)[..., 0, 0]
+        return logits, feats
+
+
+class Discriminators(nn.Module):
+    """All discriminators; returns [(logits, features)] with the STFT discriminator first."""
+
+    config: ConfigDict
+
+    @nn.compact
+    def __call__(self, audio: jax.Array):
+        d = self.config
+        stft_out = STFTDiscriminator(d.stft_channels, d.stft_window, d.stft_hop, name="stft")(audio)
+        wave_out = MultiScaleWaveDiscriminator(d.wave_scales, d.wave_channels, d.wave_max_channels,
+                                               tuple(d.wave_groups), d.grouped_conv,
+                                               name="wave")(audio)
+        return [stft_out] + wave_out
+
+
+def build_discriminators(config: ConfigDict) -> Discriminators:
+    return Discriminators(FrozenConfigDict(config.discriminator))

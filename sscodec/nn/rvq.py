@@ -1,0 +1,158 @@
+"""Residual vector quantizer with EMA codebooks, k-means init, dead-code replacement, dropout.
+
+Codebooks and their statistics live in the `quantizer` variable collection, never in `params`:
+they are updated by exponential moving averages, not by gradients. Every statistic is a sum over
+all frames of the batch, so when the batch is sharded across devices `jit` reduces over the global
+batch and every device holds the same codebooks (no hand-written all-reduce, no desync).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+COLLECTION = "quantizer"
+
+
+def nearest_code(x: jax.Array, codebook: jax.Array) -> jax.Array:
+    """Index of the nearest codebook row (squared Euclidean) for each row of x: [F, D] -> [F]."""
+    dist = (jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ codebook.T
+            + jnp.sum(codebook * codebook, -1)[None, :])
+    return jnp.argmin(dist, axis=-1).astype(jnp.int32)
+
+
+def kmeans(x: jax.Array, key: jax.Array, num_clusters: int, iters: int):
+    """Lloyd's k-means from random data points; returns (centroids [K, D], counts [K])."""
+    start = jax.random.randint(key, (num_clusters,), 0, x.shape[0])
+    centroids = x[start]
+
+    def step(c, _):
+        onehot = jax.nn.one_hot(nearest_code(x, c), num_clusters, dtype=x.dtype)
+        counts = onehot.sum(0)
+        sums = onehot.T @ x
+        return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1.0)[:, None], c), None
+
+    centroids, _ = jax.lax.scan(step, centroids, None, length=iters)
+    counts = jax.nn.one_hot(nearest_code(x, centroids), num_clusters, dtype=x.dtype).sum(0)
+    return centroids, counts
+
+
+class ResidualVectorQuantizer(nn.Module):
+    """RVQ over [B, S, D] embeddings; `train=True` updates the codebooks (collection mutable)."""
+
+    num_quantizers: int
+    codebook_size: int
+    dim: int
+    ema_decay: float = 0.99
+    dead_code_threshold: float = 2.0
+    kmeans_iters: int = 10
+    epsilon: float = 1e-5
+
+    def setup(self):
+        shape = (self.num_quantizers, self.codebook_size)
+        self.codebook = self.variable(
+            COLLECTION, "codebook",
+            lambda: jax.random.normal(self.make_rng("params"), shape + (self.dim,)))
+        self.cluster_size = self.variable(COLLECTION, "cluster_size", jnp.zeros, shape)
+        self.embed_sum = self.variable(COLLECTION, "embed_sum", jnp.zeros, shape + (self.dim,))
+        self.initialized = self.variable(COLLECTION, "initialized", lambda: jnp.array(False))
+
+    # ------------------------------------------------------------------ inference
+
+    def encode(self, x: jax.Array, n_q: int | None = None) -> jax.Array:
+        """Embeddings [B, S, D] -> int32 codes [B, S, n_q] (first n_q quantizers)."""
+        n_q = self.num_quantizers if n_q is None else n_q
+        flat = x.reshape(-1, self.dim).astype(jnp.float32)
+
+        def stage(residual, codebook):
+            idx = nearest_code(residual, codebook)
+            return residual - codebook[idx], idx
+
+        _, codes = jax.lax.scan(stage, flat, self.codebook.value[:n_q])
+        return codes.T.reshape(x.shape[:-1] + (n_q,))
+
+    def decode(self, codes: jax.Array) -> jax.Array:
+        """Codes [B, S, n] -> the sum of the first n quantizers' entries [B, S, D]."""
+        n = codes.shape[-1]
+        cb = self.codebook.value[:n]
+        return sum(cb[i][codes[..., i]] for i in range(n))
+
+    # ------------------------------------------------------------------ training
+
+    def _kmeans_init(self, flat: jax.Array, key: jax.Array):
+        def stage(residual, key):
+            centroids, counts = kmeans(residual, key, self.codebook_size, self.kmeans_iters)
+            residual = residual - centroids[nearest_code(residual, centroids)]
+            return residual, (centroids, counts)
+
+        keys = jax.random.split(key, self.num_quantizers)
+        _, (codebook, counts) = jax.lax.scan(stage, flat, keys)
+        return codebook, counts, codebook * counts[..., None]
+
+    def __call__(self, x: jax.Array, n_q: jax.Array | None = None, train: bool = False):
+        """Quantizes x [B, S, D] with the first n_q[b] quantizers for example b.
+
+        Returns (quantized with straight-through gradient, aux) where aux holds all codes
+        [B, S, N_q], the commitment loss (over active stages) and codebook usage.
+        """
+        batch, frames, _ = x.shape
+        x32 = x.astype(jnp.float32)
+        flat = x32.reshape(-1, self.dim)
+        if n_q is None:
+            n_q = jnp.full((batch,), self.num_quantizers, jnp.int32)
+        frame_nq = jnp.repeat(n_q, frames)  # [F]
+        update = train and not self.is_initializing()
+
+        codebook, cluster_size, embed_sum = (
+            self.codebook.value, self.cluster_size.value, self.embed_sum.value)
+        if update:
+            init_key, dead_key = jax.random.split(self.make_rng(COLLECTION))
+            codebook, cluster_size, embed_sum = jax.lax.cond(
+                self.initialized.value,
+                lambda: (codebook, cluster_size, embed_sum),
+                lambda: self._kmeans_init(jax.lax.stop_gradient(flat), init_key))
+            dead_keys = jax.random.split(dead_key, self.num_quantizers)
+        else:
+            dead_keys = jnp.zeros((self.num_quantizers, 2), jnp.uint32)
+
+        decay, n, eps = self.ema_decay, self.codebook_size, self.epsilon
+
+        def stage(residual, inputs):
+            cb, cs, es, key, i = inputs
+            idx = nearest_code(jax.lax.stop_gradient(residual), cb)
+            q = cb[idx]
+            active = (i < frame_nq).astype(jnp.float32)  # [F]
+            commit = jnp.mean(jnp.square(residual - q), -1) * active
+            if update:
+                stats_input = jax.lax.stop_gradient(residual)
+                onehot = jax.nn.one_hot(idx, n, dtype=jnp.float32)
+                cs = decay * cs + (1 - decay) * onehot.sum(0)
+                es = decay * es + (1 - decay) * (onehot.T @ stats_input)
+                total = cs.sum()
+                smoothed = (cs + eps) / (total + n * eps) * total
+                cb = es / smoothed[:, None]
+                dead = cs < self.dead_code_threshold
+                candidates = stats_input[jax.random.randint(key, (n,), 0, stats_input.shape[0])]
+                cb = jnp.where(dead[:, None], candidates, cb)
+                es = jnp.where(dead[:, None], candidates * self.dead_code_threshold, es)
+                cs = jnp.where(dead, self.dead_code_threshold, cs)
+            return residual - q, (idx, q * active[:, None], commit, cb, cs, es)
+
+        stages = jnp.arange(self.num_quantizers)
+        _, (idx, q, commit, new_cb, new_cs, new_es) = jax.lax.scan(
+            stage, flat, (codebook, cluster_size, embed_sum, dead_keys, stages))
+        quantized = q.sum(0).reshape(x.shape)
+        commit_loss = commit.sum() / jnp.maximum(frame_nq.sum(), 1).astype(jnp.float32)
+        if update:
+            self.codebook.value, self.cluster_size.value, self.embed_sum.value = new_cb, new_cs, new_es
+            self.initialized.value = jnp.array(True)
+        # Straight-through: the forward pass sees the quantized value, the gradient is identity.
+        quantized_st = x32 + jax.lax.stop_gradient(quantized - x32)
+        aux = {
+            "codes": idx.T.reshape(batch, frames, self.num_quantizers),
+            "commit_loss": commit_loss,
+            "codebook_usage": jnp.mean(new_cs >= self.dead_code_threshold) if update else
+            jnp.mean(cluster_size >= self.dead_code_threshold),
+        }
+        return quantized_st.astype(x.dtype), aux

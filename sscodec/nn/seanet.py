@@ -1,0 +1,107 @@
+"""The causal SEANet encoder and decoder of SoundStream, and FiLM denoise conditioning.
+
+Layout (paper Fig. 3 as transcribed in the reference notes): ELU activations, no normalization,
+3 residual units with dilations 1, 3, 9 per block, channels doubling at each downsampling.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from sscodec.nn.conv import CausalConv1d, CausalUpsample1d
+
+
+class ResidualUnit(nn.Module):
+    """x + Conv1x1(ELU(DilatedConv_k(ELU(x)))), the dilated conv narrowing to channels / compress."""
+
+    channels: int
+    dilation: int
+    kernel_size: int = 7
+    compress: int = 2
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        hidden = max(self.channels // self.compress, 1)
+        y = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
+                         name="dilated")(nn.elu(x))
+        y = CausalConv1d(self.channels, 1, dtype=self.dtype, name="pointwise")(nn.elu(y))
+        return x + y
+
+
+def _residual_stack(x, channels, dilations, kernel_size, compress, dtype, prefix):
+    for j, d in enumerate(dilations):
+        x = ResidualUnit(channels, d, kernel_size, compress, dtype, name=f"{prefix}_res{j}")(x)
+    return x
+
+
+class Encoder(nn.Module):
+    """Waveform [B, T, 1] -> embeddings [B, T / prod(strides), D]."""
+
+    channels: int
+    strides: Sequence[int]
+    embedding_dim: int
+    residual_kernel_size: int = 7
+    residual_dilations: Sequence[int] = (1, 3, 9)
+    residual_compress: int = 2
+    first_kernel_size: int = 7
+    bottleneck_kernel_size: int = 3
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, audio: jax.Array) -> jax.Array:
+        x = CausalConv1d(self.channels, self.first_kernel_size, dtype=self.dtype, name="conv_in")(audio)
+        ch = self.channels
+        for i, s in enumerate(self.strides):
+            x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
+                                self.residual_compress, self.dtype, f"block{i}")
+            ch *= 2
+            x = CausalConv1d(ch, 2 * s, stride=s, dtype=self.dtype, name=f"block{i}_down")(nn.elu(x))
+        return CausalConv1d(self.embedding_dim, self.bottleneck_kernel_size, dtype=self.dtype,
+                            name="conv_out")(nn.elu(x))
+
+
+class Decoder(nn.Module):
+    """Embeddings [B, S, D] -> waveform [B, S * prod(strides), 1]; strides given in encoder order."""
+
+    channels: int
+    strides: Sequence[int]
+    residual_kernel_size: int = 7
+    residual_dilations: Sequence[int] = (1, 3, 9)
+    residual_compress: int = 2
+    first_kernel_size: int = 7
+    last_kernel_size: int = 7
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, emb: jax.Array) -> jax.Array:
+        ch = self.channels * 2 ** len(self.strides)
+        x = CausalConv1d(ch, self.first_kernel_size, dtype=self.dtype, name="conv_in")(emb)
+        for i, s in enumerate(reversed(tuple(self.strides))):
+            ch //= 2
+            x = CausalUpsample1d(ch, s, dtype=self.dtype, name=f"block{i}_up")(nn.elu(x))
+            x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
+                                self.residual_compress, self.dtype, f"block{i}")
+        return CausalConv1d(1, self.last_kernel_size, dtype=self.dtype, name="conv_out")(nn.elu(x))
+
+
+class FiLM(nn.Module):
+    """a <- gamma * a + beta, with (gamma, beta) a linear function of the one-hot denoise flag.
+
+    Initialized to the identity (gamma = 1, beta = 0) so conditioning starts as a no-op.
+    """
+
+    @nn.compact
+    def __call__(self, x: jax.Array, denoise: jax.Array) -> jax.Array:
+        dim = x.shape[-1]
+        onehot = jax.nn.one_hot(denoise.astype(jnp.int32), 2, dtype=x.dtype)  # [B, 2]
+        bias_init = lambda key, shape, dtype=jnp.float32: jnp.concatenate(
+            [jnp.ones((dim,), dtype), jnp.zeros((dim,), dtype)])
+        gb = nn.Dense(2 * dim, kernel_init=nn.initializers.zeros, bias_init=bias_init,
+                      name="dense")(onehot)
+        gamma, beta = jnp.split(gb[:, None, :], 2, axis=-1)
+        return gamma * x + beta

@@ -1,0 +1,91 @@
+"""The SoundStream generator: causal encoder -> (FiLM) -> RVQ -> (FiLM) -> causal decoder."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+from ml_collections import ConfigDict
+
+from sscodec.nn.rvq import ResidualVectorQuantizer
+from sscodec.nn.seanet import Decoder, Encoder, FiLM
+
+
+class SoundStream(nn.Module):
+    """Audio [B, T] -> reconstruction [B, T]; T is padded to whole frames and trimmed back."""
+
+    encoder: Encoder
+    quantizer: ResidualVectorQuantizer
+    decoder: Decoder
+    film: str = "none"
+    quantizer_dropout: bool = True
+
+    def setup(self):
+        if self.film != "none":
+            self.film_layer = FiLM()
+
+    @property
+    def frame_size(self) -> int:
+        return math.prod(self.encoder.strides)
+
+    def _pad(self, audio: jax.Array) -> jax.Array:
+        pad = (-audio.shape[-1]) % self.frame_size
+        return jnp.pad(audio, ((0, 0), (0, pad)))[..., None]
+
+    def _condition(self, x, denoise, where):
+        if self.film != where:
+            return x
+        if denoise is None:
+            denoise = jnp.zeros((x.shape[0],), jnp.int32)
+        return self.film_layer(x, denoise)
+
+    def embed(self, audio: jax.Array, denoise: jax.Array | None = None) -> jax.Array:
+        """Audio [B, T] -> embeddings [B, ceil(T / M), D] (after encoder-side FiLM)."""
+        return self._condition(self.encoder(self._pad(audio)), denoise, "encoder")
+
+    def synthesize(self, emb: jax.Array, denoise: jax.Array | None = None) -> jax.Array:
+        """Quantized embeddings [B, S, D] -> audio [B, S * M]."""
+        return self.decoder(self._condition(emb, denoise, "decoder"))[..., 0]
+
+    def encode(self, audio: jax.Array, n_q: int | None = None,
+               denoise: jax.Array | None = None) -> jax.Array:
+        """Audio [B, T] -> int32 codes [B, frames, n_q]."""
+        return self.quantizer.encode(self.embed(audio, denoise), n_q)
+
+    def decode(self, codes: jax.Array, denoise: jax.Array | None = None) -> jax.Array:
+        """Codes [B, frames, n] -> audio [B, frames * M]."""
+        return self.synthesize(self.quantizer.decode(codes), denoise)
+
+    def __call__(self, audio: jax.Array, denoise: jax.Array | None = None, train: bool = False,
+                 n_q: int | None = None):
+        """Full codec pass. While training with quantizer dropout, n_q ~ U{1..N_q} per example."""
+        batch, length = audio.shape
+        emb = self.embed(audio, denoise)
+        num = self.quantizer.num_quantizers
+        if train and self.quantizer_dropout:
+            per_example = jax.random.randint(self.make_rng("dropout"), (batch,), 1, num + 1)
+        else:
+            per_example = jnp.full((batch,), num if n_q is None else n_q, jnp.int32)
+        quantized, aux = self.quantizer(emb, per_example, train=train)
+        out = self.synthesize(quantized, denoise)[:, :length]
+        return out, {**aux, "n_q": per_example}
+
+
+def build_generator(config: ConfigDict, dtype=None) -> SoundStream:
+    """The SoundStream generator described by `config.model` and `config.quantizer`."""
+    m, q = config.model, config.quantizer
+    common = dict(residual_kernel_size=m.residual_kernel_size,
+                  residual_dilations=tuple(m.residual_dilations),
+                  residual_compress=m.residual_compress, first_kernel_size=m.first_kernel_size,
+                  dtype=dtype)
+    encoder = Encoder(m.encoder_channels, tuple(m.strides), m.embedding_dim,
+                      bottleneck_kernel_size=m.bottleneck_kernel_size, **common)
+    decoder = Decoder(m.decoder_channels, tuple(m.strides), last_kernel_size=m.last_kernel_size,
+                      **common)
+    quantizer = ResidualVectorQuantizer(q.num_quantizers, q.codebook_size, m.embedding_dim,
+                                        ema_decay=q.ema_decay,
+                                        dead_code_threshold=q.dead_code_threshold,
+                                        kmeans_iters=q.kmeans_iters, epsilon=q.epsilon)
+    return SoundStream(encoder, quantizer, decoder, film=m.film, quantizer_dropout=q.dropout)

@@ -1,0 +1,97 @@
+"""What a run writes beside its checkpoints: metrics.jsonl, TensorBoard events, audio samples."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import soundfile as sf
+
+from data_pipelines.audio_io import AudioFile, read_segment
+
+
+class MetricWriter:
+    """Appends one JSON line per logged step to workdir/metrics.jsonl and mirrors to TensorBoard."""
+
+    def __init__(self, workdir: str, enabled: bool = True):
+        self.enabled = enabled
+        self.path = os.path.join(workdir, "metrics.jsonl")
+        self._tb = None
+        if enabled:
+            from tensorboardX import SummaryWriter  # writes event files without TensorFlow
+            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        if not self.enabled:
+            return
+        clean = {k: float(v) for k, v in metrics.items()}
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, **clean}) + "\n")
+        for k, v in clean.items():
+            if math.isfinite(v):
+                self._tb.add_scalar(k, v, step)
+        self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_metrics(workdir: str) -> list[dict]:
+    path = os.path.join(workdir, "metrics.jsonl")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_sample_clips(files: Sequence[AudioFile], kinds: Sequence[str], seconds: float,
+                      sample_rate: int, frame_size: int) -> dict[str, np.ndarray]:
+    """The start of the first file of each kind (or the first file), trimmed to whole frames."""
+    chosen = {}
+    for f in files:
+        kind = next((k for k in kinds if f"{os.sep}{k}{os.sep}" in f.path), "clip")
+        chosen.setdefault(kind, f)
+    clips = {}
+    for kind, f in chosen.items():
+        n = int(min(seconds, f.duration) * f.sample_rate)
+        x = read_segment(f, 0, n, sample_rate)
+        x = x[: len(x) // frame_size * frame_size]
+        if len(x):
+            clips[f"{kind}_{os.path.splitext(os.path.basename(f.path))[0]}"] = x
+    return clips
+
+
+class SampleWriter:
+    """Writes input and reconstructions (full depth and lowest bitrate) as WAV under workdir/samples."""
+
+    def __init__(self, workdir: str, generator, clips: dict[str, np.ndarray], sample_rate: int,
+                 depths: Sequence[int]):
+        self.root = os.path.join(workdir, "samples")
+        self.clips, self.sample_rate, self.depths = clips, sample_rate, tuple(depths)
+
+        def reconstruct(gen_params, quantizer, audio, n_q):
+            out, _ = generator.apply({"params": gen_params, "quantizer": quantizer}, audio,
+                                     train=False, n_q=n_q)
+            return out
+
+        self._fn = jax.jit(reconstruct, static_argnums=3)
+
+    def write(self, step: int, state) -> list[str]:
+        folder = os.path.join(self.root, f"step_{step:08d}")
+        os.makedirs(folder, exist_ok=True)
+        written = []
+        for name, audio in self.clips.items():
+            path = os.path.join(folder, f"{name}_input.wav")
+            sf.write(path, audio, self.sample_rate, subtype="PCM_16")
+            written.append(path)
+            for n_q in self.depths:
+                out = np.asarray(self._fn(state["gen_params"], state["quantizer"],
+                                          jnp.asarray(audio)[None], n_q))[0]
+                path = os.path.join(folder, f"{name}_recon_nq{n_q}.wav")
+                sf.write(path, np.clip(out, -1.0, 1.0), self.sample_rate, subtype="PCM_16")
+                written.append(path)
+        return written

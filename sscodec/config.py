@@ -100,6 +100,7 @@ def default_config() -> ConfigDict:
     t.keep_checkpoints = 3
     t.sample_every = 1000
     t.sample_seconds = 4.0
+    t.sample_depths = ()  # n_q values to render samples at; () = N_q, plus 1 with quantizer dropout
     t.progress = True
 
     c.lock()
@@ -220,6 +221,9 @@ def validate(config: ConfigDict) -> None:
     _check(dt.batch_size >= 1, "data.batch_size", "must be >= 1")
     _check(config.train.log_every >= 1, "train.log_every", "must be >= 1")
     _check(config.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
+    for n_q in config.train.sample_depths:
+        _check(1 <= n_q <= q.num_quantizers, "train.sample_depths",
+               f"n_q={n_q} outside 1..quantizer.num_quantizers={q.num_quantizers}")
 
 
 # ----------------------------------------------------------------------------- bitrate bookkeeping

@@ -22,10 +22,23 @@ def nearest_code(x: jax.Array, codebook: jax.Array) -> jax.Array:
     return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
+def kmeans_plusplus(x: jax.Array, key: jax.Array, num_clusters: int) -> jax.Array:
+    """k-means++ seeding: each next seed is a data point drawn with probability ~ D(x)^2."""
+    keys = jax.random.split(key, num_clusters)
+    first = x[jax.random.randint(keys[0], (), 0, x.shape[0])]
+    dist = jnp.sum(jnp.square(x - first), -1)
+
+    def pick(dist, key):
+        c = x[jax.random.categorical(key, jnp.log(dist + 1e-12))]
+        return jnp.minimum(dist, jnp.sum(jnp.square(x - c), -1)), c
+
+    _, rest = jax.lax.scan(pick, dist, keys[1:])
+    return jnp.concatenate([first[None], rest])
+
+
 def kmeans(x: jax.Array, key: jax.Array, num_clusters: int, iters: int):
-    """Lloyd's k-means from random data points; returns (centroids [K, D], counts [K])."""
-    start = jax.random.randint(key, (num_clusters,), 0, x.shape[0])
-    centroids = x[start]
+    """Lloyd's k-means from k-means++ seeds; returns (centroids [K, D], counts [K])."""
+    centroids = kmeans_plusplus(x, key, num_clusters)
 
     def step(c, _):
         onehot = jax.nn.one_hot(nearest_code(x, c), num_clusters, dtype=x.dtype)

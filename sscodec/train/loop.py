@@ -100,8 +100,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     if is_main and config.train.sample_every > 0:
         clips = load_sample_clips(files, tuple(config.data.kinds), config.train.sample_seconds,
                                   config.sample_rate, samples_per_frame(config))
-        depths = sorted({1, config.quantizer.num_quantizers}) if config.quantizer.dropout else [
-            config.quantizer.num_quantizers]
+        depths = config.train.sample_depths or (
+            sorted({1, config.quantizer.num_quantizers}) if config.quantizer.dropout
+            else [config.quantizer.num_quantizers])
         samples = SampleWriter(workdir, models.generator, clips, config.sample_rate, depths)
 
     audio_per_step = batch_size * length / config.sample_rate

@@ -22,7 +22,7 @@ Batch = dict[str, jax.Array]
 
 
 def _global_norm(tree) -> jax.Array:
-    return optax.global_norm(tree)
+    return optax.tree.norm(tree)
 
 
 def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batch], tuple[State, dict]]:

@@ -1,0 +1,87 @@
+"""Train-step benchmark: compile time, steady-state step time and audio-seconds per second.
+
+Run (this prints one table; figures vary up to 2x between runs on shared CPUs, so compare
+ratios within one run):
+  python experiments/benchmarks/train_step.py
+  python experiments/benchmarks/train_step.py --configs tiny --steps 20
+
+The paper config is measured at a reduced batch by default (2 x 1 s instead of 16 x 4 s), which a
+2-core CPU can run; per-audio-second figures are what to compare. The persistent compilation
+cache is off here so compile times are real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sscodec import parallel  # noqa: E402
+from sscodec.config import load_config  # noqa: E402
+from sscodec.train.state import abstract_state, build_models, create_state, crop_length  # noqa: E402
+from sscodec.train.step import make_train_step  # noqa: E402
+
+
+def measure(name: str, overrides: list[str], steps: int) -> dict:
+    config = load_config(os.path.join(ROOT, "experiments", f"{name}.py"), overrides)
+    mesh = parallel.make_mesh()
+    models = build_models(config)
+    t0 = time.perf_counter()
+    state = create_state(models, config, parallel.state_shardings(abstract_state(models, config), mesh))
+    jax.block_until_ready(state)
+    init_s = time.perf_counter() - t0
+    b, length = config.data.batch_size, crop_length(config)
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal((b, length))).astype(np.float32)
+    batch = parallel.global_batch({"input": audio, "target": audio,
+                                   "denoise": np.zeros(b, np.int32)}, mesh)
+    t0 = time.perf_counter()
+    step = jax.jit(make_train_step(config, models), donate_argnums=0).lower(state, batch).compile()
+    compile_s = time.perf_counter() - t0
+    state, metrics = step(state, batch)  # first call: k-means init of the codebooks
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        state, metrics = step(state, batch)
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - t0)
+    step_s = statistics.median(times)
+    audio_s = b * length / config.sample_rate
+    return {"config": name, "batch": f"{b} x {length / config.sample_rate:.2f} s",
+            "init_s": init_s, "compile_s": compile_s, "step_s": step_s,
+            "audio_s_per_s": audio_s / step_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--configs", default="tiny,soundstream_24khz")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps after warm-up")
+    parser.add_argument("--paper_batch", type=int, default=2)
+    parser.add_argument("--paper_crop_frames", type=int, default=75, help="75 frames = 1 s")
+    args = parser.parse_args()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform} x {jax.device_count()}, "
+          f"{os.cpu_count()} CPUs")
+    rows = []
+    for name in args.configs.split(","):
+        overrides = []
+        if name.startswith("soundstream"):
+            overrides = [f"data.batch_size={args.paper_batch}",
+                         f"data.crop_frames={args.paper_crop_frames}"]
+        rows.append(measure(name, overrides, args.steps))
+        r = rows[-1]
+        print(f"{r['config']:<20} batch {r['batch']:<12} init {r['init_s']:6.1f} s  compile "
+              f"{r['compile_s']:6.1f} s  step {r['step_s']:7.3f} s  "
+              f"{r['audio_s_per_s']:7.2f} audio-s/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Losses: zero on identical inputs, known hinge values, mel filterbank coverage."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sscodec import losses
+from sscodec.audio import mel_fft_size, mel_filterbank, stft
+
+
+@pytest.fixture(scope="module")
+def audio():
+    x = jax.random.normal(jax.random.key(0), (2, 6400)) * 0.1
+    return x, x + 0.05 * jax.random.normal(jax.random.key(1), x.shape)
+
+
+@pytest.mark.parametrize("window", [64, 128, 256, 512, 1024, 2048])
+def test_no_empty_mel_filters(window):
+    n_fft = mel_fft_size(24000, window, 64)
+    assert n_fft >= window
+    fb = mel_filterbank(24000, n_fft, 64)
+    assert (fb.max(axis=0) > 0).all()
+    assert n_fft == (512 if window < 512 else window)  # the documented rule at 24 kHz / 64 bins
+
+
+def test_mel_loss_zero_on_identical_and_positive_otherwise(audio):
+    x, y = audio
+    same = losses.multiscale_mel_loss(x, x, 24000)
+    assert float(same) == 0.0
+    assert float(losses.multiscale_mel_loss(x, y, 24000)) > 0.1
+    g = jax.grad(lambda y: losses.multiscale_mel_loss(x, y, 24000))(x)
+    assert np.isfinite(np.asarray(g)).all()  # no NaN gradient at the optimum or on silence
+    silence = jnp.zeros_like(x)
+    g = jax.grad(lambda y: losses.multiscale_mel_loss(silence, y, 24000))(silence)
+    assert np.isfinite(np.asarray(g)).all()
+
+
+def test_mel_loss_grows_with_distortion(audio):
+    x, _ = audio
+    noise = jax.random.normal(jax.random.key(2), x.shape)
+    values = [float(losses.multiscale_mel_loss(x, x + a * noise, 24000)) for a in (0.01, 0.05, 0.2)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_hinge_values():
+    real = [(jnp.array([[2.0, 0.5]]), []), (jnp.array([[-1.0]]), [])]
+    fake = [(jnp.array([[-2.0, 0.5]]), []), (jnp.array([[1.0]]), [])]
+    # D: disc 0: mean(relu(1-[2,.5]))=0.25 + mean(relu(1+[-2,.5]))=0.75 -> 1.0; disc 1: 2 + 2 = 4
+    assert float(losses.hinge_discriminator_loss(real, fake)) == pytest.approx(2.5)
+    # G: disc 0: mean(relu(1-[-2,.5])) = (3 + .5)/2 = 1.75; disc 1: relu(1-1) = 0
+    assert float(losses.hinge_generator_loss(fake)) == pytest.approx(0.875)
+
+
+def test_feature_matching():
+    feats = [jnp.ones((1, 4, 2)), jnp.zeros((1, 3))]
+    out = [(jnp.zeros((1, 1)), feats)]
+    assert float(losses.feature_matching_loss(out, out)) == 0.0
+    other = [(jnp.zeros((1, 1)), [jnp.full((1, 4, 2), 3.0), jnp.ones((1, 3))])]
+    assert float(losses.feature_matching_loss(out, other)) == pytest.approx((2.0 + 1.0) / 2)
+
+
+def test_stft_frames_and_sine_peak():
+    sr, f = 24000, 1500.0
+    t = np.arange(4096) / sr
+    spec = stft(jnp.asarray(np.sin(2 * np.pi * f * t))[None], 1024, 256)
+    assert spec.shape == (1, 4096 // 256, 513)
+    assert int(jnp.abs(spec[0, 8]).argmax()) == round(f / (sr / 1024))

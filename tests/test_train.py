@@ -1,0 +1,77 @@
+"""The GAN train step learns; a non-finite loss stops the run and keeps the last good checkpoint."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from data_pipelines import pipeline
+from sscodec import parallel
+from sscodec.checkpoint import Checkpointer
+from sscodec.train.loop import NonFiniteLossError, train_and_evaluate
+from sscodec.train.state import abstract_state, build_models, create_state, crop_length
+from sscodec.train.step import make_train_step
+
+
+def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
+    config = tiny_config
+    mesh = parallel.make_mesh()
+    models = build_models(config)
+    state = create_state(models, config, parallel.state_shardings(
+        abstract_state(models, config), mesh))
+    files = pipeline.list_training_files("embedded", ("speech",))
+    dataset = pipeline.make_dataset(files, sample_rate=config.sample_rate,
+                                    crop_length=crop_length(config),
+                                    batch_size=config.data.batch_size, num_batches=1, seed=0)
+    batch = parallel.global_batch(dataset[0], mesh)
+    step = jax.jit(make_train_step(config, models), donate_argnums=0).lower(state, batch).compile()
+    rec = []
+    for _ in range(40):
+        state, metrics = step(state, batch)
+        rec.append(float(metrics["loss/reconstruction"]))
+    assert np.isfinite(rec).all()
+    assert np.mean(rec[-5:]) < 0.8 * np.mean(rec[:3]), rec
+    assert int(state["step"]) == 40
+    assert bool(state["quantizer"]["quantizer"]["initialized"])
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_config, tmp_path):
+    config = tiny_config.copy_and_resolve_references()
+    config.num_steps = 4
+    config.train.log_every = 2
+    config.train.checkpoint_every = 4
+    config.train.sample_every = 0
+    config.train.progress = False
+    workdir = str(tmp_path)
+    train_and_evaluate(config, workdir)
+    config.num_steps = 8
+    config.loss.lambda_adv = 1e39  # overflows float32: the generator loss becomes inf
+    with pytest.raises(NonFiniteLossError, match="non-finite"):
+        train_and_evaluate(config, workdir)
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))
+    assert checkpointer.all_steps() == [4]
+    models = build_models(config)
+    restored, meta = checkpointer.restore(create_state(models, config))
+    assert meta["step"] == 4
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored)
+               if np.issubdtype(np.asarray(x).dtype, np.floating))
+    checkpointer.close()
+
+
+@pytest.mark.slow
+def test_paper_config_train_step_runs(paper_config):
+    """One step of the paper model (2 x 1 s batch): finite losses, codebooks initialized."""
+    config = paper_config.copy_and_resolve_references()
+    config.data.batch_size = 2
+    config.data.crop_frames = 75
+    mesh = parallel.make_mesh()
+    models = build_models(config)
+    state = create_state(models, config, parallel.state_shardings(
+        abstract_state(models, config), mesh))
+    audio = (0.1 * np.random.default_rng(0).standard_normal((2, crop_length(config)))).astype(np.float32)
+    batch = parallel.global_batch({"input": audio, "target": audio,
+                                   "denoise": np.zeros(2, np.int32)}, mesh)
+    state, metrics = jax.jit(make_train_step(config, models), donate_argnums=0)(state, batch)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert bool(state["quantizer"]["quantizer"]["initialized"])

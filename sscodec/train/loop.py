@@ -94,6 +94,10 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     step_fn = jax.jit(make_train_step(config, models), donate_argnums=0)
     compiled = step_fn.lower(state, example).compile()
     log.info("train step compiled in %.1f s", time.perf_counter() - t0)
+    memory = compiled.memory_analysis()
+    if memory is not None:
+        log.info("train step memory per device: arguments %.1f MB, temporaries %.1f MB",
+                 memory.argument_size_in_bytes / 2**20, memory.temp_size_in_bytes / 2**20)
 
     writer = MetricWriter(workdir, enabled=is_main)
     samples = None
@@ -105,6 +109,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
             else [config.quantizer.num_quantizers])
         samples = SampleWriter(workdir, models.generator, clips, config.sample_rate, depths)
 
+    if start >= config.num_steps:
+        log.info("already at step %d of %d: nothing to train", start, config.num_steps)
     audio_per_step = batch_size * length / config.sample_rate
     last: dict = {}
     bar = tqdm(total=config.num_steps, initial=start, desc="train", unit="step",
@@ -136,7 +142,11 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
             if save_now:
                 checkpointer.save(done, state, meta={"step": done, "metrics": last})
     finally:
+        if hasattr(batches, "close"):
+            batches.close()  # stops prefetch worker processes
         bar.close()
         writer.close()
+        if pipeline.SKIPPED.total:
+            log.warning("skipped inputs during this run: %s", dict(pipeline.SKIPPED.counts))
         checkpointer.close()
     return last

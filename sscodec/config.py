@@ -233,6 +233,13 @@ def samples_per_frame(config: ConfigDict) -> int:
     return math.prod(int(s) for s in config.model.strides)
 
 
+def init_length(config: ConfigDict) -> int:
+    """The shortest input (whole frames) that builds every parameter: it must cover the STFT
+    discriminator's window. Parameter shapes do not depend on length, so init compiles fast."""
+    m = samples_per_frame(config)
+    return -(-max(config.discriminator.stft_window, m) // m) * m
+
+
 def frame_rate(config: ConfigDict) -> float:
     """Codec frames per second (75 Hz at 24 kHz with M = 320)."""
     return config.sample_rate / samples_per_frame(config)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from sscodec.config import bitrate_table, frame_rate, samples_per_frame
+from sscodec.config import bitrate_table, frame_rate, init_length, samples_per_frame
 from sscodec.nn.discriminators import build_discriminators
 from sscodec.nn.soundstream import build_generator
 
@@ -32,9 +32,7 @@ def encoder_receptive_field(config: ConfigDict) -> int:
 def model_info(config: ConfigDict) -> dict:
     """Everything `sscodec info` prints, as a JSON-ready dict (shapes only: nothing is allocated)."""
     m = samples_per_frame(config)
-    length = max(config.discriminator.stft_window, m)
-    length = -(-length // m) * m
-    audio = jnp.zeros((1, length))
+    audio = jnp.zeros((1, init_length(config)))
     gen = jax.eval_shape(lambda: build_generator(config).init(
         {"params": jax.random.key(0)}, audio))
     disc = jax.eval_shape(lambda: build_discriminators(config).init(

@@ -10,7 +10,7 @@ from data_pipelines import pipeline
 from sscodec import parallel
 from sscodec.checkpoint import Checkpointer
 from sscodec.train.loop import NonFiniteLossError, train_and_evaluate
-from sscodec.train.state import abstract_state, build_models, create_state, crop_length
+from sscodec.train.state import build_models, create_state, crop_length
 from sscodec.train.step import make_train_step
 
 
@@ -18,8 +18,7 @@ def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
     config = tiny_config
     mesh = parallel.make_mesh()
     models = build_models(config)
-    state = create_state(models, config, parallel.state_shardings(
-        abstract_state(models, config), mesh))
+    state = create_state(models, config, mesh)
     files = pipeline.list_training_files("embedded", ("speech",))
     dataset = pipeline.make_dataset(files, sample_rate=config.sample_rate,
                                     crop_length=crop_length(config),
@@ -67,8 +66,7 @@ def test_paper_config_train_step_runs(paper_config):
     config.data.crop_frames = 75
     mesh = parallel.make_mesh()
     models = build_models(config)
-    state = create_state(models, config, parallel.state_shardings(
-        abstract_state(models, config), mesh))
+    state = create_state(models, config, mesh)
     audio = (0.1 * np.random.default_rng(0).standard_normal((2, crop_length(config)))).astype(np.float32)
     batch = parallel.global_batch({"input": audio, "target": audio,
                                    "denoise": np.zeros(2, np.int32)}, mesh)

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from sscodec import parallel  # noqa: E402
 from sscodec.config import load_config  # noqa: E402
-from sscodec.train.state import abstract_state, build_models, create_state, crop_length  # noqa: E402
+from sscodec.train.state import build_models, create_state, crop_length  # noqa: E402
 from sscodec.train.step import make_train_step  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def measure(name: str, overrides: list[str], steps: int) -> dict:
     mesh = parallel.make_mesh()
     models = build_models(config)
     t0 = time.perf_counter()
-    state = create_state(models, config, parallel.state_shardings(abstract_state(models, config), mesh))
+    state = create_state(models, config, mesh)
     jax.block_until_ready(state)
     init_s = time.perf_counter() - t0
     b, length = config.data.batch_size, crop_length(config)

@@ -24,8 +24,7 @@ from sscodec.checkpoint import Checkpointer
 from sscodec import parallel
 from sscodec.config import samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
-from sscodec.train.state import (abstract_state, build_models, count_params, create_state,
-                                 crop_length)
+from sscodec.train.state import build_models, count_params, create_state, crop_length
 from sscodec.train.step import make_train_step
 
 log = logging.getLogger(__name__)
@@ -77,8 +76,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     mesh = parallel.make_mesh()
     parallel.check_batch_size(batch_size, mesh)
     models = build_models(config)
-    shardings = parallel.state_shardings(abstract_state(models, config), mesh)
-    state = create_state(models, config, out_shardings=shardings)
+    state = create_state(models, config, mesh)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
     start = checkpointer.latest_step()
     if start is not None:

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import optax
 from ml_collections import ConfigDict
 
-from sscodec.config import samples_per_frame
+from sscodec import parallel
+from sscodec.config import init_length, samples_per_frame
 from sscodec.nn.discriminators import Discriminators, build_discriminators
 from sscodec.nn.soundstream import SoundStream, build_generator
 
@@ -72,18 +73,19 @@ def init_state(models: Models, seed: int, length: int) -> State:
     }
 
 
-def create_state(models: Models, config: ConfigDict, out_shardings=None) -> State:
-    """One jitted init that materializes the state (sharded when out_shardings is given)."""
-    # Parameter shapes do not depend on the input length: use the shortest input that covers
-    # the STFT discriminator's window, so the init compiles fast.
-    m = samples_per_frame(config)
-    length = -(-max(config.discriminator.stft_window, m) // m) * m
+def create_state(models: Models, config: ConfigDict, mesh=None) -> State:
+    """One jitted init that materializes the state, directly with its shardings when a mesh is
+    given (shapes first: the state never exists unsharded)."""
+    out_shardings = None
+    if mesh is not None:
+        out_shardings = parallel.state_shardings(abstract_state(models, config), mesh)
+    length = init_length(config)
     return jax.jit(lambda: init_state(models, config.seed, length), out_shardings=out_shardings)()
 
 
 def abstract_state(models: Models, config: ConfigDict) -> State:
     """The state's shapes and dtypes, computed without allocating it."""
-    return jax.eval_shape(lambda: init_state(models, config.seed, crop_length(config)))
+    return jax.eval_shape(lambda: init_state(models, config.seed, init_length(config)))
 
 
 def count_params(tree) -> int:

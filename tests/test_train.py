@@ -35,6 +35,7 @@ def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
     assert bool(state["quantizer"]["quantizer"]["initialized"])
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_config, tmp_path):
     config = tiny_config.copy_and_resolve_references()
     config.num_steps = 4

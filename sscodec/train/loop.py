@@ -147,4 +147,6 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
         if pipeline.SKIPPED.total:
             log.warning("skipped inputs during this run: %s", dict(pipeline.SKIPPED.counts))
         checkpointer.close()
+    log.info("done at step %d: checkpoints, metrics.jsonl, tensorboard/ and samples/ in %s",
+             max(start, config.num_steps), os.path.abspath(workdir))
     return last

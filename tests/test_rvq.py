@@ -135,3 +135,18 @@ def test_quantizer_dropout_draws_depth_per_example(tiny_config):
     assert len(set(n_q.tolist())) > 1  # drawn per example, not per batch
     (_, aux_eval) = gen.apply(variables, x, train=False, n_q=2)
     assert set(np.asarray(aux_eval["n_q"]).tolist()) == {2}
+
+
+def test_usage_and_replacement_metrics(initialized):
+    rvq, variables, x, _ = initialized
+    _, aux = rvq.apply(variables, x)
+    assert 0.8 <= float(aux["codebook_usage"]) <= 1.0  # structured data uses most codes
+    assert float(aux["dead_codes_replaced"]) == 0.0  # nothing is replaced outside training
+    few = x[:, :4]  # 4 frames can hit at most 4 of 16 codes per stage
+    _, aux = rvq.apply(variables, few)
+    assert float(aux["codebook_usage"]) <= 4 / CODES
+    qv = {**variables["quantizer"],
+          "cluster_size": jnp.full_like(variables["quantizer"]["cluster_size"], 2.01)}
+    _, aux, _ = train_call(rvq, {**variables, "quantizer": qv}, few)
+    # codes the 4 frames miss decay to 0.99 * 2.01 < 2 and are replaced
+    assert float(aux["dead_codes_replaced"]) >= 1 - 4 / CODES

@@ -107,7 +107,8 @@ class ResidualVectorQuantizer(nn.Module):
         """Quantizes x [B, S, D] with the first n_q[b] quantizers for example b.
 
         Returns (quantized with straight-through gradient, aux) where aux holds all codes
-        [B, S, N_q], the commitment loss (over active stages) and codebook usage.
+        [B, S, N_q], the commitment loss (over active stages), the fraction of codes the batch
+        used and the fraction of dead codes replaced (both averaged over stages).
         """
         batch, frames, _ = x.shape
         x32 = x.astype(jnp.float32)
@@ -137,6 +138,8 @@ class ResidualVectorQuantizer(nn.Module):
             q = cb[idx]
             active = (i < frame_nq).astype(jnp.float32)  # [F]
             commit = jnp.mean(jnp.square(residual - q), -1) * active
+            used = jnp.mean(jnp.zeros((n,), jnp.float32).at[idx].set(1.0))  # codes hit by this batch
+            replaced = jnp.zeros((), jnp.float32)
             if update:
                 stats_input = jax.lax.stop_gradient(residual)
                 onehot = jax.nn.one_hot(idx, n, dtype=jnp.float32)
@@ -146,14 +149,15 @@ class ResidualVectorQuantizer(nn.Module):
                 smoothed = (cs + eps) / (total + n * eps) * total
                 cb = es / smoothed[:, None]
                 dead = cs < self.dead_code_threshold
+                replaced = jnp.mean(dead.astype(jnp.float32))
                 candidates = stats_input[jax.random.randint(key, (n,), 0, stats_input.shape[0])]
                 cb = jnp.where(dead[:, None], candidates, cb)
                 es = jnp.where(dead[:, None], candidates * self.dead_code_threshold, es)
                 cs = jnp.where(dead, self.dead_code_threshold, cs)
-            return residual - q, (idx, q * active[:, None], commit, cb, cs, es)
+            return residual - q, (idx, q * active[:, None], commit, cb, cs, es, used, replaced)
 
         stages = jnp.arange(self.num_quantizers)
-        _, (idx, q, commit, new_cb, new_cs, new_es) = jax.lax.scan(
+        _, (idx, q, commit, new_cb, new_cs, new_es, used, replaced) = jax.lax.scan(
             stage, flat, (codebook, cluster_size, embed_sum, dead_keys, stages))
         quantized = q.sum(0).reshape(x.shape)
         commit_loss = commit.sum() / jnp.maximum(frame_nq.sum(), 1).astype(jnp.float32)
@@ -165,7 +169,7 @@ class ResidualVectorQuantizer(nn.Module):
         aux = {
             "codes": idx.T.reshape(batch, frames, self.num_quantizers),
             "commit_loss": commit_loss,
-            "codebook_usage": jnp.mean(new_cs >= self.dead_code_threshold) if update else
-            jnp.mean(cluster_size >= self.dead_code_threshold),
+            "codebook_usage": jnp.mean(used),  # fraction of codes this batch used, over stages
+            "dead_codes_replaced": jnp.mean(replaced),  # fraction replaced this step (training)
         }
         return quantized_st.astype(x.dtype), aux

@@ -59,6 +59,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
             metrics = {"loss/generator": total, "loss/reconstruction": rec, "loss/adversarial": adv,
                        "loss/feature": feat, "loss/commitment": aux["commit_loss"],
                        "rvq/codebook_usage": aux["codebook_usage"],
+                       "rvq/dead_codes_replaced": aux["dead_codes_replaced"],
                        "rvq/mean_n_q": jnp.mean(aux["n_q"].astype(jnp.float32)),
                        "loss/waveform_l1": jnp.mean(jnp.abs(recon - target))}
             return total, (recon, mutated["quantizer"], metrics)

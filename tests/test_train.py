@@ -11,7 +11,7 @@ from sscodec import parallel
 from sscodec.checkpoint import Checkpointer
 from sscodec.train.loop import NonFiniteLossError, train_and_evaluate
 from sscodec.train.state import build_models, create_state, crop_length
-from sscodec.train.step import make_train_step
+from sscodec.train.step import compile_train_step
 
 
 def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
@@ -24,7 +24,7 @@ def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
                                     crop_length=crop_length(config),
                                     batch_size=config.data.batch_size, num_batches=1, seed=0)
     batch = parallel.global_batch(dataset[0], mesh)
-    step = jax.jit(make_train_step(config, models), donate_argnums=0).lower(state, batch).compile()
+    step = compile_train_step(config, models, state, batch)
     rec = []
     for _ in range(40):
         state, metrics = step(state, batch)
@@ -71,6 +71,6 @@ def test_paper_config_train_step_runs(paper_config):
     audio = (0.1 * np.random.default_rng(0).standard_normal((2, crop_length(config)))).astype(np.float32)
     batch = parallel.global_batch({"input": audio, "target": audio,
                                    "denoise": np.zeros(2, np.int32)}, mesh)
-    state, metrics = jax.jit(make_train_step(config, models), donate_argnums=0)(state, batch)
+    state, metrics = compile_train_step(config, models, state, batch)(state, batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert bool(state["quantizer"]["quantizer"]["initialized"])

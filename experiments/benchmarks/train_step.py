@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from sscodec import parallel  # noqa: E402
 from sscodec.config import load_config  # noqa: E402
 from sscodec.train.state import build_models, create_state, crop_length  # noqa: E402
-from sscodec.train.step import make_train_step  # noqa: E402
+from sscodec.train.step import compile_train_step  # noqa: E402
 
 
 def measure(name: str, overrides: list[str], steps: int) -> dict:
@@ -44,7 +44,7 @@ def measure(name: str, overrides: list[str], steps: int) -> dict:
     batch = parallel.global_batch({"input": audio, "target": audio,
                                    "denoise": np.zeros(b, np.int32)}, mesh)
     t0 = time.perf_counter()
-    step = jax.jit(make_train_step(config, models), donate_argnums=0).lower(state, batch).compile()
+    step = compile_train_step(config, models, state, batch)
     compile_s = time.perf_counter() - t0
     state, metrics = step(state, batch)  # first call: k-means init of the codebooks
     jax.block_until_ready(metrics)

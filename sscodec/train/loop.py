@@ -25,7 +25,7 @@ from sscodec import parallel
 from sscodec.config import samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
 from sscodec.train.state import build_models, count_params, create_state, crop_length
-from sscodec.train.step import make_train_step
+from sscodec.train.step import compile_train_step
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     # --- Compile the step ahead of time
     example = parallel.global_batch(dataset[0], mesh)
     t0 = time.perf_counter()
-    step_fn = jax.jit(make_train_step(config, models), donate_argnums=0)
-    compiled = step_fn.lower(state, example).compile()
+    compiled = compile_train_step(config, models, state, example)
     log.info("train step compiled in %.1f s", time.perf_counter() - t0)
     memory = compiled.memory_analysis()
     if memory is not None:

@@ -21,10 +21,6 @@ from sscodec.train.state import Models, State
 Batch = dict[str, jax.Array]
 
 
-def _global_norm(tree) -> jax.Array:
-    return optax.tree.norm(tree)
-
-
 def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batch], tuple[State, dict]]:
     """Builds the pure step for `config`; jit it with `donate_argnums=0`."""
     gen, disc = models.generator, models.discriminators
@@ -84,10 +80,10 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
 
         metrics.update({
             "loss/discriminator": disc_loss,
-            "norm/generator_grad": _global_norm(gen_grads),
-            "norm/generator_params": _global_norm(gen_params),
-            "norm/discriminator_grad": _global_norm(disc_grads),
-            "norm/discriminator_params": _global_norm(disc_params),
+            "norm/generator_grad": optax.tree.norm(gen_grads),
+            "norm/generator_params": optax.tree.norm(gen_params),
+            "norm/discriminator_grad": optax.tree.norm(disc_grads),
+            "norm/discriminator_params": optax.tree.norm(disc_params),
         })
         new_state = {
             "step": state["step"] + 1, "rng": state["rng"],
@@ -97,3 +93,8 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
         return new_state, metrics
 
     return train_step
+
+
+def compile_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
+    """The jitted, donated step, compiled ahead of time for these (sharded) arguments."""
+    return jax.jit(make_train_step(config, models), donate_argnums=0).lower(state, batch).compile()

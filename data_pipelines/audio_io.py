@@ -1,7 +1,7 @@
-"""Audio file discovery and decoding: scan a folder, read a segment, mono, resample.
+"""Audio decoding: probe a header, read a segment, verify a whole file, mono, resample.
 
-Unreadable files never crash a run: `scan_folder` skips them with a warning and reports each one
-with its reason; `read_segment` raises `AudioReadError`, which the pipeline counts and works around.
+Unreadable files never crash a run: `probe` and `read_segment` raise `AudioReadError` with the
+reason, which the scanner (data_pipelines.manifest) and the pipeline count and work around.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Iterable
 
 import numpy as np
 import soundfile as sf
@@ -17,7 +16,7 @@ import soxr
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "embedded")
+from data_pipelines.specs import EMBEDDED_DIR  # noqa: F401  (re-exported)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".opus")
 
 
@@ -27,25 +26,21 @@ class AudioReadError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class AudioFile:
+    """One audio file as a manifest line describes it (kind and split are optional labels)."""
+
     path: str
     frames: int
     sample_rate: int
     channels: int
+    kind: str = ""
+    split: str = ""
 
     @property
     def duration(self) -> float:
         return self.frames / self.sample_rate
 
 
-def resolve_folder(spec: str) -> str:
-    """A data spec naming a folder; `embedded` is the corpus shipped in data_pipelines/embedded."""
-    folder = EMBEDDED_DIR if spec == "embedded" else os.path.expanduser(spec)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"data folder not found: {spec!r} ({folder})")
-    return folder
-
-
-def probe(path: str) -> AudioFile:
+def probe(path: str, kind: str = "", split: str = "") -> AudioFile:
     """Reads the header; raises AudioReadError for unreadable or empty files."""
     try:
         info = sf.info(path)
@@ -53,29 +48,7 @@ def probe(path: str) -> AudioFile:
         raise AudioReadError(f"{type(e).__name__}: {e}") from None
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
         raise AudioReadError("empty or headerless audio")
-    return AudioFile(path, int(info.frames), int(info.samplerate), int(info.channels))
-
-
-def scan_folder(root: str, kinds: Iterable[str] = ()) -> tuple[list[AudioFile], list[tuple[str, str]]]:
-    """All audio files under root (or under root/KIND for each kind), sorted by path.
-
-    Returns (files, skipped) where skipped lists (path, reason) for each unreadable file.
-    """
-    roots = [os.path.join(root, k) for k in kinds] if kinds else [root]
-    paths = []
-    for r in roots:
-        if not os.path.isdir(r):
-            raise FileNotFoundError(f"data folder not found: {r}")
-        for dirpath, _, names in os.walk(r, followlinks=True):
-            paths += [os.path.join(dirpath, n) for n in names if n.lower().endswith(AUDIO_EXTENSIONS)]
-    files, skipped = [], []
-    for path in sorted(paths):
-        try:
-            files.append(probe(path))
-        except AudioReadError as e:
-            skipped.append((path, str(e)))
-            log.warning("skipping unreadable audio %s: %s", path, e)
-    return files, skipped
+    return AudioFile(path, int(info.frames), int(info.samplerate), int(info.channels), kind, split)
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:
@@ -107,3 +80,19 @@ def read_audio(path: str, sample_rate: int) -> np.ndarray:
     """A whole file as float32 mono at `sample_rate`."""
     f = probe(path)
     return read_segment(f, 0, f.frames, sample_rate)
+
+
+def verify(file: AudioFile, block: int = 1 << 20) -> None:
+    """Decodes the whole file; raises AudioReadError if it is truncated or holds non-finite samples."""
+    try:
+        seen = 0
+        for x in sf.blocks(file.path, blocksize=block, dtype="float32", always_2d=True):
+            if not np.isfinite(x).all():
+                raise AudioReadError(f"non-finite samples near frame {seen}")
+            seen += len(x)
+    except AudioReadError:
+        raise
+    except Exception as e:
+        raise AudioReadError(f"{type(e).__name__}: {e}") from None
+    if seen < file.frames:
+        raise AudioReadError(f"truncated: {seen} of {file.frames} frames decode")

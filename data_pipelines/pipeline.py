@@ -1,116 +1,147 @@
-"""A minimal Grain training pipeline: folder -> decode -> mono -> resample -> random crop -> batch.
+"""The Grain training pipeline of one process: sources -> mixture -> examples -> this host's batches.
 
-Each element is {"input": f32[L], "target": f32[L], "denoise": i32} (target = input, denoise = 0
-here: noisy/clean pairs come with the full pipeline). The dataset is a random-access Grain
-MapDataset, so the batch for step s is simply `dataset[s]`: a resumed run starts at its step and
-sees exactly the batches an uninterrupted run would have seen.
+Global order first, then the host's share: the mixture of sources is a fixed, seeded sequence of
+examples (each source shuffled afresh every epoch, the sources interleaved by weight) and example g
+of that sequence is made with randomness seeded by g alone. Process p of P then takes examples
+p, p + P, p + 2P, ... (Grain `ShardOptions`) and batches them by `global_batch / P`. So the hosts'
+batches are disjoint and together form exactly the global batch, whatever P is, and the batch for
+step s is `dataset[s]`: the run is deterministic given the seed and resumes exactly.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
-import threading
-from collections import Counter
-from typing import Sequence
+import os
+from typing import Any, Sequence
 
 import grain
 import numpy as np
 
-from data_pipelines.audio_io import AudioFile, AudioReadError, read_segment, resolve_folder, scan_folder
+from data_pipelines.sources import Source, open_source
+from data_pipelines.specs import mixture
+from data_pipelines.transforms import ExampleMaker
 
 log = logging.getLogger(__name__)
 
-
-class SkipCounter:
-    """Counts skipped inputs by reason (per process; worker processes log their own)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.counts: Counter = Counter()
-
-    def add(self, reason: str) -> None:
-        with self._lock:
-            self.counts[reason] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-SKIPPED = SkipCounter()
-
-
 @dataclasses.dataclass
-class RandomCrop:
-    """Draws a random crop of `length` samples at `sample_rate`, avoiding near-silent crops.
+class TrainingData:
+    """This process's batches (`dataset[s]` is the batch of step s) and what they came from."""
 
-    A file that fails to decode is counted and replaced by another randomly drawn file.
-    """
+    dataset: grain.MapDataset
+    sources: list[Source]
+    weights: list[float]
+    noise: Source | None
+    shard: grain.sharding.ShardOptions
+    local_batch: int
 
-    files: Sequence[AudioFile]
-    length: int
-    sample_rate: int
-    min_rms: float = 1e-3
-    tries: int = 5
-    peak_db_range: tuple[float, float] = (-12.0, -1.0)
+    def describe(self) -> str:
+        parts = [f"{s.name} ({len(s)} items, weight {w:g})" for s, w in zip(self.sources, self.weights)]
+        if self.noise is not None:
+            parts.append(f"noise {self.noise.name} ({len(self.noise)} items)")
+        return (f"{'; '.join(parts)}; process {self.shard.shard_index} of {self.shard.shard_count} "
+                f"takes {self.local_batch} examples a step")
 
-    def _crop(self, file: AudioFile, rng: np.random.Generator) -> np.ndarray:
-        need = math.ceil(self.length * file.sample_rate / self.sample_rate) + 16
-        start = int(rng.integers(0, max(file.frames - need, 0) + 1))
-        x = read_segment(file, start, need, self.sample_rate)[: self.length]
-        return np.pad(x, (0, self.length - len(x)))
-
-    def __call__(self, file: AudioFile, rng: np.random.Generator) -> dict:
-        crop = None
-        for attempt in range(self.tries * 2):
-            try:
-                crop = self._crop(file, rng)
-            except AudioReadError as e:
-                SKIPPED.add("unreadable")
-                log.warning("skipping %s", e)
-                file = self.files[int(rng.integers(len(self.files)))]
-                continue
-            if np.sqrt(np.mean(crop ** 2)) >= self.min_rms or attempt >= self.tries:
-                break
-        if crop is None:
-            raise AudioReadError(f"no readable audio after {self.tries * 2} tries")
-        peak = float(np.max(np.abs(crop)))
-        if peak > 0:
-            crop = crop * (10 ** (rng.uniform(*self.peak_db_range) / 20) / peak)
-        crop = crop.astype(np.float32)
-        return {"input": crop, "target": crop, "denoise": np.int32(0)}
+    def scan_skips(self) -> int:
+        """Unreadable files found while opening the sources (excluded from training)."""
+        noise = [self.noise] if self.noise is not None else []
+        return sum(len(s.skipped) for s in self.sources + noise)
 
 
-def list_training_files(spec: str, kinds: Sequence[str] = ()) -> list[AudioFile]:
-    """Scans the spec's folder once; raises if nothing readable is there."""
-    files, skipped = scan_folder(resolve_folder(spec), kinds)
-    for _ in skipped:
-        SKIPPED.add("unreadable")
-    if skipped:
-        log.warning("skipped %d unreadable file(s) in %s", len(skipped), spec)
-    if not files:
-        raise FileNotFoundError(f"no readable audio files in {spec!r} (kinds={list(kinds)})")
-    return files
+def _tag(source_id: int, index: Any) -> tuple[int, int]:
+    return source_id, int(index)
 
 
-def make_dataset(files: Sequence[AudioFile], *, sample_rate: int, crop_length: int,
-                 batch_size: int, num_batches: int, seed: int, min_rms: float = 1e-3
-                 ) -> grain.MapDataset:
-    """A random-access dataset of `num_batches` batches; element s is the batch for step s."""
-    epochs = math.ceil(num_batches * batch_size / len(files)) + 1
-    ds = grain.MapDataset.source(list(files)).seed(seed).shuffle().repeat(epochs)
-    ds = ds.random_map(RandomCrop(list(files), crop_length, sample_rate, min_rms))
-    return ds.batch(batch_size, drop_remainder=True)[:num_batches]
+def example_sequence(sizes: Sequence[int], weights: Sequence[float], num_examples: int,
+                     seed: int) -> grain.MapDataset:
+    """The global sequence of (source id, item index): each source reshuffled every epoch, the
+    sources interleaved in proportion to their weights, `num_examples` long."""
+    total = sum(weights)
+    parts = []
+    for k, (size, w) in enumerate(zip(sizes, weights)):
+        epochs = math.ceil(num_examples * w / total / size) + 1
+        part = grain.MapDataset.range(size).seed(seed + 7919 * k).shuffle().repeat(epochs)
+        parts.append(part.map(functools.partial(_tag, k)))
+    mixed = grain.MapDataset.mix(parts, list(weights)) if len(parts) > 1 else parts[0]
+    return mixed[:num_examples]
 
 
-def iterate(dataset: grain.MapDataset, start: int = 0, worker_count: int = 0):
-    """An iterator over dataset[start:], prefetched by `worker_count` processes when > 0."""
+def local_batch_size(global_batch: int, process_count: int) -> int:
+    if global_batch % process_count:
+        raise ValueError(f"data.batch_size={global_batch} must be divisible by the "
+                         f"{process_count} processes")
+    return global_batch // process_count
+
+
+def make_training_data(config, *, num_steps: int | None = None,
+                       shard: grain.sharding.ShardOptions | None = None) -> TrainingData:
+    """Opens the configured sources and builds this process's batch dataset (len = num_steps)."""
+    dt = config.data
+    shard = shard or grain.sharding.ShardByJaxProcess(drop_remainder=True)
+    entries = mixture(dt.train, tuple(dt.kinds))
+    sources = [open_source(e["spec"], kinds=e["kinds"], kind=e["kind"], data_dir=dt.data_dir)
+               for e in entries]
+    weights = [e["weight"] for e in entries]
+    noise = (open_source(dt.noise, kinds=tuple(dt.noise_kinds), data_dir=dt.data_dir)
+             if dt.noise else None)
+    from sscodec.config import samples_per_frame  # config helpers only; no model code
+    length = dt.crop_frames * samples_per_frame(config)
+    local_batch = local_batch_size(dt.batch_size, shard.shard_count)
+    steps = max(config.num_steps if num_steps is None else num_steps, 1)
+    examples = example_sequence([len(s) for s in sources], weights, steps * dt.batch_size,
+                                config.seed)
+    maker = ExampleMaker(sources, length, config.sample_rate, noise, min_rms=dt.min_crop_rms,
+                         peak_db_range=tuple(dt.peak_db_range), noisy_prob=dt.noisy_prob,
+                         denoise_prob=dt.denoise_prob, noise_gain_db=tuple(dt.noise_gain_db))
+    # random_map before the host slice: example g's randomness depends on g, not on the host count.
+    ds = examples.seed(config.seed).random_map(maker)
+    ds = ds[shard.shard_index::shard.shard_count].batch(local_batch, drop_remainder=True)
+    return TrainingData(ds[:steps], sources, weights, noise, shard, local_batch)
+
+
+def resolve_worker_count(worker_count: int) -> int:
+    """`data.worker_count`; -1 picks one worker per two CPU cores beyond the first two, up to 16."""
+    if worker_count >= 0:
+        return worker_count
+    return max(0, min(16, ((os.cpu_count() or 1) - 2) // 2))
+
+
+def make_iterator(dataset: grain.MapDataset, *, start: int = 0, worker_count: int = 0,
+                  buffer_size: int = 2) -> grain.DatasetIterator:
+    """A checkpointable iterator over dataset[start:], prefetched by worker processes when > 0."""
     ds = dataset[start:].to_iter_dataset()
     if worker_count > 0:
-        from absl import flags  # grain workers read absl flags (see platform notes)
+        from absl import flags  # grain workers read absl flags (see the platform notes)
         if not flags.FLAGS.is_parsed():
             flags.FLAGS.mark_as_parsed()
-        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(
+            num_workers=worker_count, per_worker_buffer_size=buffer_size))
     return iter(ds)
+
+
+def close_iterator(iterator: grain.DatasetIterator) -> None:
+    """Stops the iterator's prefetch worker processes, if it has any."""
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+def split_batch(batch: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """(the arrays the train step takes, the number of unreadable items replaced in this batch)."""
+    batch = dict(batch)
+    skipped = int(np.sum(batch.pop("skipped", 0)))
+    return batch, skipped
+
+
+class IteratorSnapshot:
+    """A Grain iterator's state taken now, for an asynchronous checkpoint save (the live iterator
+    moves on while Orbax writes). Grain's checkpoint handler reads it through `get_state()`."""
+
+    def __init__(self, iterator: grain.DatasetIterator):
+        import json
+        self._state = json.dumps(iterator.get_state(), indent=1).encode()
+
+    def get_state(self) -> bytes:
+        return self._state

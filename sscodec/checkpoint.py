@@ -1,8 +1,9 @@
-"""Orbax checkpointing of the training state (plus a small JSON metadata item).
+"""Orbax checkpointing of the training state, a small JSON metadata item and the data iterator.
 
 Saves are asynchronous and atomic: Orbax writes each step into a temporary folder and renames it
 when complete, so a crash in the middle of a save leaves the previous checkpoint intact (an
-unfinished step is ignored on restore). Every process calls `save`, as Orbax requires.
+unfinished step is ignored on restore). Every process calls `save`, as Orbax requires. The Grain
+iterator state is one JSON file per process (`data/process_<i>-of-<n>.json`) in the same step.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import os
 from typing import Any
 
+import grain
 import jax
 import orbax.checkpoint as ocp
 
@@ -18,14 +20,15 @@ log = logging.getLogger(__name__)
 
 
 class Checkpointer:
-    """Keeps the last `keep` checkpoints of `{state, meta}` under `directory`."""
+    """Keeps the last `keep` checkpoints of `{state, meta, data}` under `directory`."""
 
     def __init__(self, directory: str, keep: int = 3, async_save: bool = True):
         self.directory = os.path.abspath(directory)
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                                enable_async_checkpointing=async_save)
-        self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                             item_names=("state", "meta"))
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "meta", "data"),
+            item_handlers={"data": grain.checkpoint.CheckpointHandler()})
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -33,19 +36,42 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self.manager.all_steps())
 
-    def save(self, step: int, state: Any, meta: dict | None = None, force: bool = True) -> bool:
-        return self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta or {})), force=force)
+    def save(self, step: int, state: Any, meta: dict | None = None, data: Any = None,
+             force: bool = True) -> bool:
+        """Saves `state`, `meta` and (if given) a data iterator or its `IteratorSnapshot`."""
+        items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta or {})}
+        if data is not None:
+            items["data"] = grain.checkpoint.CheckpointSave(data)
+        return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
 
     def restore(self, target: Any, step: int | None = None) -> tuple[Any, dict]:
         """Restores `step` (default: latest) into the structure, shapes and shardings of `target`."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        step = self._step(step)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         restored = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return restored["state"], dict(restored["meta"] or {})
+
+    def restore_data(self, iterator: grain.DatasetIterator, step: int | None = None) -> bool:
+        """Sets `iterator` to its state saved at `step`; False (iterator untouched) when that step
+        holds no state for this process, e.g. saved with another process or worker count."""
+        step = self._step(step)
+        name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+        if not os.path.exists(os.path.join(self.directory, str(step), "data", name)):
+            return False
+        try:
+            self.manager.restore(step, args=ocp.args.Composite(
+                data=grain.checkpoint.CheckpointRestore(iterator)))
+        except (ValueError, KeyError) as e:  # Grain rejects a state of another pipeline layout
+            log.warning("data iterator state at step %d does not fit this pipeline (%s)", step, e)
+            return False
+        return True
+
+    def _step(self, step: int | None) -> int:
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        return step
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

@@ -2,6 +2,11 @@
 
   sscodec train --config experiments/tiny.py --workdir runs/tiny [--config.KEY=VALUE ...]
   sscodec info  --config experiments/soundstream_24khz.py [--json] [--config.KEY=VALUE ...]
+  sscodec data index DIR --out MANIFEST.jsonl [--deep] [--workers N]
+  sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
+  sscodec data prepare NAME[/CONFIG] [--data-dir DIR] [--manual-dir DIR]
+
+A data SPEC is 'embedded', a folder, a manifest .jsonl or tfds:NAME[/CONFIG]:SPLIT.
 """
 
 from __future__ import annotations
@@ -38,7 +43,50 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="parameter counts, frame rate, latency, bitrates")
     info.add_argument("--config", required=True, help="experiment file")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    data = sub.add_parser("data", help="index, inspect and prepare training data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    index = data_sub.add_parser("index", help="scan a folder once into a JSONL manifest")
+    index.add_argument("folder", help="corpus root; speech/ music/ noise/ and train/ test/ "
+                                      "folders below it label kind and split")
+    index.add_argument("--out", required=True, help="manifest to write (paths relative to it)")
+    index.add_argument("--deep", action="store_true",
+                       help="decode every file in full (finds truncated files and NaN samples)")
+    index.add_argument("--workers", type=int, default=16, help="parallel probing threads")
+    stats = data_sub.add_parser("stats", help="hours, files, rates, kinds and unreadable files")
+    stats.add_argument("spec", help="'embedded', a folder, a manifest or tfds:NAME[/CONFIG]:SPLIT")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a report")
+    stats.add_argument("--deep", action="store_true", help="decode every file in full")
+    stats.add_argument("--data-dir", default="", help="TFDS data_dir")
+    prepare = data_sub.add_parser("prepare", help="download (or read from --manual-dir) and write "
+                                                  "a TFDS dataset: libritts, magnatagatune, "
+                                                  "audio_folder")
+    prepare.add_argument("name", help="e.g. libritts/clean100, magnatagatune, audio_folder")
+    prepare.add_argument("--data-dir", default=None, help="TFDS data_dir (default TFDS's own)")
+    prepare.add_argument("--manual-dir", default=None,
+                         help="folder holding the archives or extracted corpus (no download)")
     return parser
+
+
+def _data_command(args: argparse.Namespace) -> int:
+    if args.data_command == "index":
+        from data_pipelines.manifest import scan_folder, write_manifest
+        files, skipped = scan_folder(args.folder, deep=args.deep, workers=args.workers,
+                                     progress=True)
+        write_manifest(args.out, files, skipped)
+        hours = sum(f.duration for f in files) / 3600
+        print(f"{args.out}: {len(files)} files ({hours:.3f} h), {len(skipped)} unreadable")
+        return 0
+    if args.data_command == "stats":
+        from data_pipelines.stats import data_stats, format_stats
+        stats = data_stats(args.spec, data_dir=args.data_dir, deep=args.deep,
+                           progress=not args.json)
+        print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+        return 0
+    from data_pipelines.tfds_builders import prepare
+    counts = prepare(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir)
+    print(", ".join(f"{split}: {n} examples" for split, n in counts.items()))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("absl", "jax._src", "orbax", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    if args.command == "data":
+        try:
+            return _data_command(args)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"sscodec: error: {e}", file=sys.stderr)
+            return 2
 
     from sscodec.config import ConfigError, load_config
     try:

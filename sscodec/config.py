@@ -87,12 +87,23 @@ def default_config() -> ConfigDict:
     o.grad_clip_norm = 0.0  # 0 disables clipping
 
     c.data = dt = ConfigDict()
-    dt.train = "embedded"  # a folder of audio files; "embedded" = data_pipelines/embedded
-    dt.kinds = ("speech", "music")  # sub-folders of the corpus to train on
+    # What to train on: one spec ("embedded", a folder, a manifest .jsonl, tfds:NAME[/CONFIG]:SPLIT),
+    # or a mixture: a list of dict(spec=..., weight=1.0, kinds=(...), kind="") entries.
+    dt.train = ml_collections.FieldReference("embedded", field_type=object)
+    dt.kinds = ("speech", "music")  # labelled kinds to keep (unlabelled audio is always kept)
+    dt.data_dir = ""  # TFDS data_dir; "" = TFDS's default (~/tensorflow_datasets or $TFDS_DATA_DIR)
     dt.crop_frames = 300  # crop length in codec frames (300 x 320 = 96000 samples = 4 s)
-    dt.batch_size = 16
-    dt.worker_count = 0
+    dt.batch_size = 16  # global batch; each of P processes loads batch_size / P
+    dt.worker_count = -1  # Grain worker processes per host; -1 = by CPU count, 0 = in-process
+    dt.worker_buffer_size = 2  # batches each worker prepares ahead
     dt.min_crop_rms = 1e-3  # crops quieter than this are redrawn (a few tries)
+    dt.peak_db_range = (-12.0, -1.0)  # random peak normalization of each example, dBFS
+    # Denoising pairs (paper's FiLM mode): noise mixed into speech at a random gain.
+    dt.noise = ""  # spec of the noise corpus; "" = no noisy examples, denoise flag always 0
+    dt.noise_kinds = ("noise",)
+    dt.noisy_prob = 0.5  # share of speech examples that get noise
+    dt.denoise_prob = 0.5  # share of examples with denoise = 1
+    dt.noise_gain_db = (-30.0, 0.0)  # noise gain range relative to the speech peak
 
     c.train = t = ConfigDict()
     t.log_every = 10
@@ -219,11 +230,29 @@ def validate(config: ConfigDict) -> None:
     _check(crop >= d.stft_window, "data.crop_frames",
            f"crop of {crop} samples is shorter than discriminator.stft_window")
     _check(dt.batch_size >= 1, "data.batch_size", "must be >= 1")
+    _validate_data(dt)
     _check(config.train.log_every >= 1, "train.log_every", "must be >= 1")
     _check(config.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
     for n_q in config.train.sample_depths:
         _check(1 <= n_q <= q.num_quantizers, "train.sample_depths",
                f"n_q={n_q} outside 1..quantizer.num_quantizers={q.num_quantizers}")
+
+
+def _validate_data(dt: ConfigDict) -> None:
+    from data_pipelines.specs import mixture  # light: no audio, Grain or TFDS code
+    try:
+        mixture(dt.train, tuple(dt.kinds))
+    except (TypeError, ValueError) as e:
+        raise ConfigError("data.train", str(e)) from None
+    _check(isinstance(dt.noise, str), "data.noise", "must be a spec string ('' for none)")
+    _check(dt.worker_count >= -1, "data.worker_count", "must be -1 (auto), 0 or more")
+    _check(dt.worker_buffer_size >= 1, "data.worker_buffer_size", "must be >= 1")
+    for key in ("noisy_prob", "denoise_prob"):
+        _check(0.0 <= dt[key] <= 1.0, f"data.{key}", "must be in [0, 1]")
+    for key in ("peak_db_range", "noise_gain_db"):
+        low, high = dt[key]
+        _check(low <= high, f"data.{key}", f"must be (low, high) with low <= high, got {dt[key]}")
+    _check(dt.peak_db_range[1] <= 0.0, "data.peak_db_range", "peaks above 0 dBFS would clip")
 
 
 # ----------------------------------------------------------------------------- bitrate bookkeeping

@@ -15,15 +15,13 @@ from sscodec.train.step import compile_train_step
 
 
 def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
-    config = tiny_config
+    config = tiny_config.copy_and_resolve_references()
+    config.data.kinds = ("speech",)
     mesh = parallel.make_mesh()
     models = build_models(config)
     state = create_state(models, config, mesh)
-    files = pipeline.list_training_files("embedded", ("speech",))
-    dataset = pipeline.make_dataset(files, sample_rate=config.sample_rate,
-                                    crop_length=crop_length(config),
-                                    batch_size=config.data.batch_size, num_batches=1, seed=0)
-    batch = parallel.global_batch(dataset[0], mesh)
+    data = pipeline.make_training_data(config, num_steps=1)
+    batch = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh)
     step = compile_train_step(config, models, state, batch)
     rec = []
     for _ in range(40):

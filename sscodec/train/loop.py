@@ -8,6 +8,7 @@ audio samples and periodic Orbax checkpoints. A non-finite loss stops the run wi
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -51,6 +52,26 @@ def _check_finite(step: int, metrics: dict) -> None:
             "is intact. Lower the learning rates, enable optim.grad_clip_norm, or inspect the data.")
 
 
+def _open_batches(data: pipeline.TrainingData, config: ConfigDict, checkpointer: Checkpointer,
+                  saved: int | None, meta: dict, start: int):
+    """The data iterator positioned at step `start`, and the dataset offset it runs from.
+
+    The iterator runs over dataset[offset:] and its saved state is relative to that offset. A
+    checkpoint without state for this process layout (another process or worker count) restarts
+    the data at `start`: the batch of step s is dataset[s], so the step alone gives the position.
+    """
+    offset = int(meta.get("data_offset", 0))
+    workers = pipeline.resolve_worker_count(config.data.worker_count)
+    open_at = functools.partial(pipeline.make_iterator, data.dataset, worker_count=workers,
+                                buffer_size=config.data.worker_buffer_size)
+    batches = open_at(start=offset)
+    if saved is not None and not checkpointer.restore_data(batches, saved):
+        log.info("data: no iterator state for this process layout; restarting it at step %d", start)
+        pipeline.close_iterator(batches)
+        offset, batches = start, open_at(start=start)
+    return batches, offset
+
+
 def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     """Trains until `config.num_steps`; resumes from the latest checkpoint in `workdir`.
 
@@ -63,14 +84,13 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(config.to_dict(), f, indent=2, default=list)
 
-    # --- Data
-    files = pipeline.list_training_files(config.data.train, tuple(config.data.kinds))
+    # --- Data: this process's share of every global batch
+    data = pipeline.make_training_data(config)
     length, batch_size = crop_length(config), config.data.batch_size
-    dataset = pipeline.make_dataset(files, sample_rate=config.sample_rate, crop_length=length,
-                                    batch_size=batch_size, num_batches=max(config.num_steps, 1),
-                                    seed=config.seed, min_rms=config.data.min_crop_rms)
-    log.info("data: %d files (%.1f min) from %s", len(files),
-             sum(f.duration for f in files) / 60, config.data.train)
+    log.info("data: %s", data.describe())
+    if data.scan_skips():
+        log.warning("data: %d unreadable file(s) excluded (see `sscodec data stats`)",
+                    data.scan_skips())
 
     # --- Model, state, checkpoint
     mesh = parallel.make_mesh()
@@ -78,16 +98,16 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     models = build_models(config)
     state = create_state(models, config, mesh)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
-    start = checkpointer.latest_step()
-    if start is not None:
-        state, _ = checkpointer.restore(state, start)
-        log.info("resumed from step %d in %s", start, checkpointer.directory)
+    saved, meta = checkpointer.latest_step(), {}
+    if saved is not None:
+        state, meta = checkpointer.restore(state, saved)
+        log.info("resumed from step %d in %s", saved, checkpointer.directory)
     start = int(jax.device_get(state["step"]))
     log.info("generator %.3f M params, discriminators %.3f M params",
              count_params(state["gen_params"]) / 1e6, count_params(state["disc_params"]) / 1e6)
 
     # --- Compile the step ahead of time
-    example = parallel.global_batch(dataset[0], mesh)
+    example = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh)
     t0 = time.perf_counter()
     compiled = compile_train_step(config, models, state, example)
     log.info("train step compiled in %.1f s", time.perf_counter() - t0)
@@ -99,8 +119,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     writer = MetricWriter(workdir, enabled=is_main)
     samples = None
     if is_main and config.train.sample_every > 0:
-        clips = load_sample_clips(files, tuple(config.data.kinds), config.train.sample_seconds,
-                                  config.sample_rate, samples_per_frame(config))
+        clips = load_sample_clips(data.sources, config.train.sample_seconds, config.sample_rate,
+                                  samples_per_frame(config))
         depths = config.train.sample_depths or (
             sorted({1, config.quantizer.num_quantizers}) if config.quantizer.dropout
             else [config.quantizer.num_quantizers])
@@ -112,11 +132,14 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     last: dict = {}
     bar = tqdm(total=config.num_steps, initial=start, desc="train", unit="step",
                disable=not (is_main and config.train.progress), dynamic_ncols=True)
-    batches = pipeline.iterate(dataset, start, config.data.worker_count)
+    skipped = 0
+    batches, offset = _open_batches(data, config, checkpointer, saved, meta, start)
     window_start, window_steps = time.perf_counter(), 0
     try:
         for step in range(start, config.num_steps):
-            batch = parallel.global_batch(next(batches), mesh)
+            local, skipped_now = pipeline.split_batch(next(batches))
+            skipped += skipped_now
+            batch = parallel.global_batch(local, mesh)
             state, metrics = compiled(state, batch)
             done = step + 1
             window_steps += 1
@@ -128,6 +151,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
                 elapsed = time.perf_counter() - window_start
                 last["perf/steps_per_s"] = window_steps / elapsed
                 last["perf/audio_s_per_s"] = window_steps * audio_per_step / elapsed
+                last["data/skipped"] = float(skipped)
                 window_start, window_steps = time.perf_counter(), 0
                 writer.write(done, last)
                 bar.set_postfix(loss=f"{last['loss/generator']:.3g}",
@@ -137,14 +161,15 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
                                         or done == config.num_steps):
                 samples.write(done, state)
             if save_now:
-                checkpointer.save(done, state, meta={"step": done, "metrics": last})
+                meta = {"step": done, "metrics": last, "data_offset": offset}
+                checkpointer.save(done, state, meta, data=pipeline.IteratorSnapshot(batches))
     finally:
-        if hasattr(batches, "close"):
-            batches.close()  # stops prefetch worker processes
+        pipeline.close_iterator(batches)
         bar.close()
         writer.close()
-        if pipeline.SKIPPED.total:
-            log.warning("skipped inputs during this run: %s", dict(pipeline.SKIPPED.counts))
+        if skipped:
+            log.warning("data: replaced %d unreadable item(s) on this process during this run",
+                        skipped)
         checkpointer.close()
     log.info("done at step %d: checkpoints, metrics.jsonl, tensorboard/ and samples/ in %s",
              max(start, config.num_steps), os.path.abspath(workdir))

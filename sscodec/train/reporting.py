@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import soundfile as sf
 
-from data_pipelines.audio_io import AudioFile, read_segment
+from data_pipelines.audio_io import AudioReadError
+from data_pipelines.sources import Source
 
 
 class MetricWriter:
@@ -48,20 +49,26 @@ def read_metrics(workdir: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_sample_clips(files: Sequence[AudioFile], kinds: Sequence[str], seconds: float,
-                      sample_rate: int, frame_size: int) -> dict[str, np.ndarray]:
-    """The start of the first file of each kind (or the first file), trimmed to whole frames."""
-    chosen = {}
-    for f in files:
-        kind = next((k for k in kinds if f"{os.sep}{k}{os.sep}" in f.path), "clip")
-        chosen.setdefault(kind, f)
+def load_sample_clips(sources: Sequence[Source], seconds: float, sample_rate: int,
+                      frame_size: int) -> dict[str, np.ndarray]:
+    """The start of the first item of each kind in each source, trimmed to whole frames."""
     clips = {}
-    for kind, f in chosen.items():
-        n = int(min(seconds, f.duration) * f.sample_rate)
-        x = read_segment(f, 0, n, sample_rate)
-        x = x[: len(x) // frame_size * frame_size]
-        if len(x):
-            clips[f"{kind}_{os.path.splitext(os.path.basename(f.path))[0]}"] = x
+    for source in sources:
+        seen = set()
+        for i in range(len(source)):
+            kind = source.kind(i) or "clip"
+            if kind in seen:
+                continue
+            try:
+                x = source.clip(i, seconds, sample_rate)
+            except AudioReadError:
+                continue
+            seen.add(kind)
+            x = x[: len(x) // frame_size * frame_size]
+            if len(x):
+                clips[f"{kind}_{source.item_name(i)}"] = x
+            if len(seen) == 3 or i > 1000:
+                break
     return clips
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 import os
 from typing import Any, Sequence
 
@@ -54,18 +53,15 @@ def _tag(source_id: int, index: Any) -> tuple[int, int]:
     return source_id, int(index)
 
 
-def example_sequence(sizes: Sequence[int], weights: Sequence[float], num_examples: int,
-                     seed: int) -> grain.MapDataset:
-    """The global sequence of (source id, item index): each source reshuffled every epoch, the
-    sources interleaved in proportion to their weights, `num_examples` long."""
-    total = sum(weights)
+def example_sequence(sizes: Sequence[int], weights: Sequence[float], seed: int) -> grain.MapDataset:
+    """The endless global sequence of (source id, item index): each source reshuffled every epoch,
+    the sources interleaved in proportion to their weights. It does not depend on the run's
+    length, so a run extended past its first num_steps continues the same sequence."""
     parts = []
-    for k, (size, w) in enumerate(zip(sizes, weights)):
-        epochs = math.ceil(num_examples * w / total / size) + 1
-        part = grain.MapDataset.range(size).seed(seed + 7919 * k).shuffle().repeat(epochs)
+    for k, size in enumerate(sizes):
+        part = grain.MapDataset.range(size).seed(seed + 7919 * k).shuffle().repeat()
         parts.append(part.map(functools.partial(_tag, k)))
-    mixed = grain.MapDataset.mix(parts, list(weights)) if len(parts) > 1 else parts[0]
-    return mixed[:num_examples]
+    return grain.MapDataset.mix(parts, list(weights)) if len(parts) > 1 else parts[0]
 
 
 def local_batch_size(global_batch: int, process_count: int) -> int:
@@ -90,8 +86,7 @@ def make_training_data(config, *, num_steps: int | None = None,
     length = dt.crop_frames * samples_per_frame(config)
     local_batch = local_batch_size(dt.batch_size, shard.shard_count)
     steps = max(config.num_steps if num_steps is None else num_steps, 1)
-    examples = example_sequence([len(s) for s in sources], weights, steps * dt.batch_size,
-                                config.seed)
+    examples = example_sequence([len(s) for s in sources], weights, config.seed)
     maker = ExampleMaker(sources, length, config.sample_rate, noise, min_rms=dt.min_crop_rms,
                          peak_db_range=tuple(dt.peak_db_range), noisy_prob=dt.noisy_prob,
                          denoise_prob=dt.denoise_prob, noise_gain_db=tuple(dt.noise_gain_db))

@@ -60,9 +60,14 @@ def _tfds_stats(spec: str, data_dir: str, progress: bool) -> dict[str, Any]:
         record = source.data[i]
         audio = record["audio"]
         channels = audio.shape[1] if audio.ndim == 2 else 1
+        kind = source.kind(i) or _text(record.get("kind", b""))
         files.append(AudioFile(f"{source.name}[{i}]", len(audio), int(record["sample_rate"]),
-                               channels, source.kind(i)))
+                               channels, kind, parse_spec(spec).split))
     return _summarize(files, [])
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def format_stats(stats: dict[str, Any]) -> str:

@@ -83,9 +83,14 @@ def test_mixture_weights_hold_within_tolerance():
                          dict(spec="embedded", kinds=("music",), weight=1.0)]
     data = pipeline.make_training_data(config)
     assert [s.kind(0) for s in data.sources] == ["speech", "music"]
-    sequence = pipeline.example_sequence([len(s) for s in data.sources], data.weights, 400, 0)
+    sequence = pipeline.example_sequence([len(s) for s in data.sources], data.weights, 0)[:400]
     counts = collections.Counter(source_id for source_id, _ in sequence)
     assert abs(counts[0] / 400 - 0.75) < 0.02
+    # A longer run continues the same sequence of batches.
+    longer = small_config()
+    longer.num_steps, longer.data.train = 300, config.data.train
+    np.testing.assert_array_equal(pipeline.make_training_data(longer).dataset[99]["input"],
+                                  data.dataset[99]["input"])
     # Within a source every item comes once per epoch (no repeats before the epoch is done).
     items = [i for k, i in sequence if k == 1][: len(data.sources[1])]
     assert sorted(items) == list(range(len(data.sources[1])))

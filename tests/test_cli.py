@@ -68,3 +68,53 @@ def test_train_writes_everything_and_resumes_exactly(tmp_path):
         assert a["step"] == b["step"]
         assert a["loss/generator"] == b["loss/generator"], (a, b)
         assert a["loss/discriminator"] == b["loss/discriminator"]
+
+
+def test_denoising_run_with_a_worker_resumes_exactly_under_another_worker_count(tmp_path):
+    """Noisy pairs through a Grain worker process; the resumed run (no workers, so the saved
+    iterator state does not fit) restarts the data from the step and matches a straight run."""
+    noisy = ["--config.model.film=encoder", "--config.data.noise=embedded",
+             "--config.train.log_every=2", "--config.train.checkpoint_every=2",
+             "--config.train.sample_every=0"]
+    workdir = str(tmp_path / "run")
+    sscodec("train", "--config", TINY, "--workdir", workdir, "--config.num_steps=4",
+            "--config.data.worker_count=1", *noisy)
+    resumed = sscodec("train", "--config", TINY, "--workdir", workdir, "--config.num_steps=6",
+                      "--config.data.worker_count=0", *noisy)
+    assert "restarting it at step 4" in resumed.stderr
+    straight = str(tmp_path / "straight")
+    sscodec("train", "--config", TINY, "--workdir", straight, "--config.num_steps=6",
+            "--config.data.worker_count=0", *noisy)
+    a, b = read_metrics(workdir), read_metrics(straight)
+    assert [m["step"] for m in a] == [m["step"] for m in b] == [2, 4, 6]
+    for x, y in zip(a, b):
+        assert x["loss/generator"] == y["loss/generator"], (x, y)
+        assert x["data/skipped"] == 0
+
+
+def test_data_index_and_stats_commands(tmp_path):
+    corpus = tmp_path / "corpus"
+    os.makedirs(corpus / "speech")
+    src = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
+    for name in sorted(os.listdir(src))[:2]:
+        os.link(os.path.join(src, name), corpus / "speech" / name)
+    (corpus / "speech" / "broken.wav").write_bytes(b"RIFF0000WAVE")
+    manifest = str(corpus / "manifest.jsonl")
+    out = sscodec("data", "index", str(corpus), "--out", manifest)
+    assert "2 files" in out.stdout and "1 unreadable" in out.stdout
+    stats = json.loads(sscodec("data", "stats", manifest, "--json").stdout)
+    assert stats["files"] == 2 and stats["hours_by_kind"].keys() == {"speech"}
+    assert [os.path.basename(u["path"]) for u in stats["unreadable"]] == ["broken.wav"]
+    text = sscodec("data", "stats", "embedded").stdout
+    assert "37 files" in text and "unreadable:   0" in text
+    missing = sscodec("data", "stats", str(tmp_path / "nope"), check=False)
+    assert missing.returncode == 2 and "data not found" in missing.stderr
+    # A TFDS dataset: prepare the folder as array_record, then inspect and read it.
+    data_dir = str(tmp_path / "tfds")
+    out = sscodec("data", "prepare", "audio_folder", "--manual-dir", str(corpus),
+                  "--data-dir", data_dir)
+    assert "train: 2 examples" in out.stdout
+    stats = json.loads(sscodec("data", "stats", "tfds:audio_folder:train", "--data-dir", data_dir,
+                               "--json").stdout)
+    assert stats["form"] == "tfds" and stats["files"] == 2
+    assert stats["hours_by_kind"].keys() == {"speech"}

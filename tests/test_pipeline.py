@@ -1,13 +1,16 @@
 """The Grain pipeline: determinism, exact resume from Orbax, host sharding, mixtures, noisy pairs."""
 
 import collections
+import os
 
 import grain
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import soundfile as sf
 
 from data_pipelines import pipeline
+from data_pipelines.audio_io import EMBEDDED_DIR, read_audio
 from data_pipelines.sources import open_source
 from data_pipelines.transforms import ExampleMaker, peak
 from sscodec.checkpoint import Checkpointer
@@ -128,3 +131,26 @@ def test_worker_count_default_follows_the_cpu_count(monkeypatch):
     assert pipeline.resolve_worker_count(-1) == 0
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     assert pipeline.resolve_worker_count(-1) == 7
+
+
+def test_a_prepared_tfds_dataset_feeds_the_pipeline(tmp_path):
+    from data_pipelines.tfds_builders import prepare
+    corpus = tmp_path / "corpus" / "train"
+    os.makedirs(corpus)
+    speech = os.path.join(EMBEDDED_DIR, "speech")
+    for name in sorted(os.listdir(speech))[:3]:
+        x = read_audio(os.path.join(speech, name), 16000)  # stored at 16 kHz: read resamples
+        sf.write(corpus / f"{name}.wav", x, 16000)
+    assert prepare("audio_folder", str(tmp_path / "tfds"), str(tmp_path / "corpus")) == {"train": 3}
+    config = small_config(train="tfds:audio_folder:train", data_dir=str(tmp_path / "tfds"),
+                          noise="embedded")
+    data = pipeline.make_training_data(config)
+    assert len(data.sources[0]) == 3 and data.sources[0].item_name(0) == "audio_folder_0"
+    batch = data.dataset[2]
+    assert batch["input"].shape == (4, 3200) and np.isfinite(batch["input"]).all()
+    np.testing.assert_array_equal(batch["input"], pipeline.make_training_data(config).dataset[2]["input"])
+    clip = data.sources[0].clip(0, 0.5, 24000)
+    assert clip.dtype == np.float32 and len(clip) == 12000
+    with pytest.raises(FileNotFoundError, match="sscodec data prepare"):
+        pipeline.make_training_data(small_config(train="tfds:audio_folder:test",
+                                                 data_dir=str(tmp_path / "tfds")))

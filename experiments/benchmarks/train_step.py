@@ -56,9 +56,12 @@ def measure(name: str, overrides: list[str], steps: int) -> dict:
         times.append(time.perf_counter() - t0)
     step_s = statistics.median(times)
     audio_s = b * length / config.sample_rate
+    cost = step.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return {"config": name, "batch": f"{b} x {length / config.sample_rate:.2f} s",
             "init_s": init_s, "compile_s": compile_s, "step_s": step_s,
-            "audio_s_per_s": audio_s / step_s}
+            "audio_s_per_s": audio_s / step_s,
+            "flops_per_audio_s": float((cost or {}).get("flops", float("nan"))) / audio_s}
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import math
 import os
 import time
 
+import grain
 import jax
 import numpy as np
 from ml_collections import ConfigDict
@@ -53,23 +54,26 @@ def _check_finite(step: int, metrics: dict) -> None:
 
 
 def _open_batches(data: pipeline.TrainingData, config: ConfigDict, checkpointer: Checkpointer,
-                  saved: int | None, meta: dict, start: int):
+                  saved: int | None, meta: dict, start: int) -> tuple[grain.DatasetIterator, dict]:
     """The data iterator positioned at step `start`, and the dataset offset it runs from.
 
     The iterator runs over dataset[offset:] and its saved state is relative to that offset. A
     checkpoint without state for this process layout (another process or worker count) restarts
     the data at `start`: the batch of step s is dataset[s], so the step alone gives the position.
+    Returns the iterator and what the checkpoint metadata must record to restore it.
     """
     offset = int(meta.get("data_offset", 0))
     workers = pipeline.resolve_worker_count(config.data.worker_count)
     open_at = functools.partial(pipeline.make_iterator, data.dataset, worker_count=workers,
                                 buffer_size=config.data.worker_buffer_size)
     batches = open_at(start=offset)
-    if saved is not None and not checkpointer.restore_data(batches, saved):
+    # Grain accepts another worker count's state without complaint, at the wrong position.
+    same_layout = meta.get("data_workers") == workers
+    if saved is not None and not (same_layout and checkpointer.restore_data(batches, saved)):
         log.info("data: no iterator state for this process layout; restarting it at step %d", start)
         pipeline.close_iterator(batches)
         offset, batches = start, open_at(start=start)
-    return batches, offset
+    return batches, {"data_offset": offset, "data_workers": workers}
 
 
 def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
@@ -133,7 +137,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     bar = tqdm(total=config.num_steps, initial=start, desc="train", unit="step",
                disable=not (is_main and config.train.progress), dynamic_ncols=True)
     skipped = 0
-    batches, offset = _open_batches(data, config, checkpointer, saved, meta, start)
+    batches, data_meta = _open_batches(data, config, checkpointer, saved, meta, start)
     window_start, window_steps = time.perf_counter(), 0
     try:
         for step in range(start, config.num_steps):
@@ -161,7 +165,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
                                         or done == config.num_steps):
                 samples.write(done, state)
             if save_now:
-                meta = {"step": done, "metrics": last, "data_offset": offset}
+                meta = {"step": done, "metrics": last, **data_meta}
                 checkpointer.save(done, state, meta, data=pipeline.IteratorSnapshot(batches))
     finally:
         pipeline.close_iterator(batches)

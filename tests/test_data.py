@@ -149,3 +149,17 @@ def test_manifest_index_round_trip_and_labels(messy_folder, tmp_path):
     (tmp_path / "broken.jsonl").write_text('{"path": "a.wav"}\n')
     with pytest.raises(ValueError, match="broken.jsonl:1"):
         read_manifest(str(tmp_path / "broken.jsonl"))
+
+
+def test_wrong_rate_and_multichannel_files_are_resampled_and_mixed_down(messy_folder):
+    source = open_source(str(messy_folder))
+    index = [os.path.basename(f.path) for f in source.files].index("stereo16k.wav")
+    clip = source.clip(index, 1000.0, 24000)
+    good = read_audio(str(messy_folder / "good.flac"), 24000)
+    n = min(len(clip), len(good)) - 2000
+    assert abs(len(clip) - len(good)) < 50  # 16 kHz -> 24 kHz keeps the duration
+    # Left x, right 0.5 x: the mono mix is 0.75 x (up to the 16 kHz band limit).
+    scale = np.dot(clip[:n], good[:n]) / np.dot(good[:n], good[:n])
+    assert 0.7 < scale < 0.78
+    crop = source.crop(index, 4800, 24000, np.random.default_rng(0))
+    assert crop.dtype == np.float32 and crop.shape == (4800,)

@@ -46,6 +46,7 @@ def default_config() -> ConfigDict:
     m.first_kernel_size = 7
     m.last_kernel_size = 7
     m.bottleneck_kernel_size = 3
+    m.remat = False  # recompute residual units in the backward pass (less memory for long crops)
     m.film = "none"  # "none" | "encoder" | "decoder": FiLM denoise conditioning at the bottleneck
 
     c.quantizer = q = ConfigDict()
@@ -105,7 +106,19 @@ def default_config() -> ConfigDict:
     dt.denoise_prob = 0.5  # share of examples with denoise = 1
     dt.noise_gain_db = (-30.0, 0.0)  # noise gain range relative to the speech peak
 
+    c.mesh = ms = ConfigDict()
+    ms.axes = ("data", "fsdp")
+    ms.shape = (-1, 1)  # devices per axis within a slice (ICI); one -1 takes the rest
+    ms.dcn_shape = (1, 1)  # slices per axis (multi-slice, over DCN); product = number of slices
+    # Logical axis -> mesh axes. FSDP shards conv kernels' output channels (and with them the Adam
+    # moments) over `fsdp`; the batch is split over data x fsdp; everything else is replicated.
+    ms.rules = (("batch", ("data", "fsdp")), ("conv_out", "fsdp"), ("conv_in", None),
+                ("width", None), ("height", None), ("dense_in", None), ("dense_out", None),
+                ("bias", None), ("quantizers", None), ("codes", None), ("code_dim", None))
+    ms.fsdp_min_size = 2 ** 14  # parameters with fewer elements stay replicated
+
     c.train = t = ConfigDict()
+    t.compute_dtype = "float32"  # or "bfloat16": activations in bf16; parameters, RVQ, losses fp32
     t.log_every = 10
     t.checkpoint_every = 1000
     t.keep_checkpoints = 3
@@ -232,10 +245,36 @@ def validate(config: ConfigDict) -> None:
     _check(dt.batch_size >= 1, "data.batch_size", "must be >= 1")
     _validate_data(dt)
     _check(config.train.log_every >= 1, "train.log_every", "must be >= 1")
+    _check(config.train.compute_dtype in ("float32", "bfloat16"), "train.compute_dtype",
+           f"must be 'float32' or 'bfloat16', got {config.train.compute_dtype!r}")
+    _validate_mesh(config.mesh)
     _check(config.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
     for n_q in config.train.sample_depths:
         _check(1 <= n_q <= q.num_quantizers, "train.sample_depths",
                f"n_q={n_q} outside 1..quantizer.num_quantizers={q.num_quantizers}")
+
+
+def _validate_mesh(ms: ConfigDict) -> None:
+    from sscodec.nn.partitioning import LOGICAL_AXES  # names only; no model code runs
+    axes = tuple(ms.axes)
+    _check(len(axes) >= 1 and len(set(axes)) == len(axes), "mesh.axes", "must be distinct names")
+    for key in ("shape", "dcn_shape"):
+        shape = tuple(ms[key])
+        _check(len(shape) == len(axes), f"mesh.{key}", f"needs one size per axis of {axes}")
+        _check(all(n == -1 or n >= 1 for n in shape), f"mesh.{key}", "sizes must be >= 1 or -1")
+    _check(list(ms.shape).count(-1) <= 1, "mesh.shape", "at most one size may be -1")
+    _check(-1 not in tuple(ms.dcn_shape), "mesh.dcn_shape", "sizes must be given (no -1)")
+    names = []
+    for i, rule in enumerate(ms.rules):
+        _check(len(rule) == 2, f"mesh.rules[{i}]", "each rule is (logical_name, mesh_axes)")
+        logical, target = rule
+        targets = () if target is None else (target,) if isinstance(target, str) else tuple(target)
+        for t in targets:
+            _check(t in axes, f"mesh.rules[{i}]", f"mesh axis {t!r} is not in mesh.axes {axes}")
+        names.append(logical)
+    missing = [n for n in LOGICAL_AXES if n not in names]
+    _check(not missing, "mesh.rules", f"no rule for logical axes {missing}")
+    _check(ms.fsdp_min_size >= 0, "mesh.fsdp_min_size", "must be >= 0")
 
 
 def _validate_data(dt: ConfigDict) -> None:

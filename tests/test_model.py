@@ -1,5 +1,6 @@
 """Generator shapes, frame rate, end-to-end causality, receptive field, conv implementations."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +17,7 @@ def codec(request, tiny_config):
     config = tiny_config.copy_and_resolve_references()
     config.model.film = request.param
     gen = build_generator(config)
-    variables = gen.init({"params": jax.random.key(0)}, jnp.zeros((1, 3200)))
+    variables = nn.unbox(gen.init({"params": jax.random.key(0)}, jnp.zeros((1, 3200))))
     apply = jax.jit(lambda v, x, d: gen.apply(v, x, d, train=False)[0])
     encode = jax.jit(lambda v, x, d: gen.apply(v, x, None, d, method="encode"))
     return config, gen, variables, apply, encode
@@ -58,7 +59,7 @@ def test_receptive_field_matches_gradient(tiny_config):
     gen = build_generator(tiny_config)
     m = samples_per_frame(tiny_config)
     length = 24 * m
-    variables = gen.init({"params": jax.random.key(0)}, jnp.zeros((1, length)))
+    variables = nn.unbox(gen.init({"params": jax.random.key(0)}, jnp.zeros((1, length))))
     frame = 20
 
     def one_output(x):
@@ -81,7 +82,7 @@ def test_paper_generator_size(paper_config):
 def test_polyphase_upsample_is_causal_and_shaped():
     up = CausalUpsample1d(features=3, stride=4)
     x = jax.random.normal(jax.random.key(0), (2, 10, 5))
-    v = up.init(jax.random.key(1), x)
+    v = nn.unbox(up.init(jax.random.key(1), x))
     y = up.apply(v, x)
     assert y.shape == (2, 40, 3)
     y2 = up.apply(v, x.at[:, 6:].set(0.0))
@@ -94,7 +95,7 @@ def test_grouped_conv_implementations_agree(groups):
     x = jax.random.normal(jax.random.key(0), (2, 403, 16))
     patches = GroupedConv1d(64, 41, stride=4, groups=groups, impl="patches")
     lax_conv = GroupedConv1d(64, 41, stride=4, groups=groups, impl="lax")
-    v = patches.init(jax.random.key(1), x)
+    v = nn.unbox(patches.init(jax.random.key(1), x))
     a, b = patches.apply(v, x), lax_conv.apply(v, x)
     assert a.shape == b.shape == (2, 101, 64)
     np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)

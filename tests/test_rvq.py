@@ -1,5 +1,6 @@
 """Residual vector quantizer: stages, round trip, dropout, k-means init, dead codes, EMA."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +35,7 @@ def train_call(rvq, variables, x, key=0, n_q=None):
 def initialized():
     rvq = make_rvq()
     x, levels = structured_data()
-    variables = rvq.init({"params": jax.random.key(0)}, x)
+    variables = nn.unbox(rvq.init({"params": jax.random.key(0)}, x))
     assert not bool(variables["quantizer"]["initialized"])
     _, _, variables = train_call(rvq, variables, x)
     return rvq, variables, x, levels
@@ -94,7 +95,7 @@ def test_ema_moves_codebook_toward_assigned_mean():
     rvq = make_rvq(ema_decay=0.9)
     rng = np.random.default_rng(3)
     x = jnp.asarray(rng.normal(size=(1, 512, DIM)), jnp.float32)
-    variables = rvq.init({"params": jax.random.key(0)}, x)
+    variables = nn.unbox(rvq.init({"params": jax.random.key(0)}, x))
     _, _, variables = train_call(rvq, variables, x)
     # make every code look alive so no replacement interferes, then shift the data
     qv = dict(variables["quantizer"])
@@ -126,7 +127,7 @@ def test_ema_moves_codebook_toward_assigned_mean():
 def test_quantizer_dropout_draws_depth_per_example(tiny_config):
     gen = build_generator(tiny_config)
     x = jax.random.normal(jax.random.key(0), (32, 3200)) * 0.1
-    variables = gen.init({"params": jax.random.key(0)}, x[:1])
+    variables = nn.unbox(gen.init({"params": jax.random.key(0)}, x[:1]))
     (_, aux), _ = gen.apply(variables, x, train=True, mutable=["quantizer"],
                             rngs={"dropout": jax.random.key(1), "quantizer": jax.random.key(2)})
     n_q = np.asarray(aux["n_q"])

@@ -11,6 +11,7 @@ from tests.conftest import ROOT
 
 SCRIPT = r'''
 import jax, jax.numpy as jnp, numpy as np
+import flax.linen as nn
 from jax.sharding import NamedSharding, PartitionSpec as P
 from sscodec import parallel
 from sscodec.nn.rvq import ResidualVectorQuantizer
@@ -20,7 +21,7 @@ rvq = ResidualVectorQuantizer(num_quantizers=3, codebook_size=32, dim=8, kmeans_
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.normal(size=(16, 40, 8)), jnp.float32)
 n_q = jnp.asarray(rng.integers(1, 4, size=16), jnp.int32)
-variables = rvq.init({"params": jax.random.key(0)}, x[:1])
+variables = nn.unbox(rvq.init({"params": jax.random.key(0)}, x[:1]))
 
 def two_steps(variables, x, n_q):
     for i in range(2):  # k-means init + dead-code replacement, then a plain EMA step
@@ -31,7 +32,7 @@ def two_steps(variables, x, n_q):
 
 results = []
 for devices in (jax.devices()[:1], jax.devices()):
-    mesh = parallel.make_mesh(devices)
+    mesh = parallel.make_mesh(devices=devices)
     rep, data = parallel.replicated(mesh), parallel.batch_sharding(mesh)
     args = (jax.device_put(variables, rep), jax.device_put(x, data), jax.device_put(n_q, data))
     out = jax.jit(two_steps, out_shardings=(rep, data, rep))(*args)

@@ -17,7 +17,7 @@ from sscodec.train.step import compile_train_step
 def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
     config = tiny_config.copy_and_resolve_references()
     config.data.kinds = ("speech",)
-    mesh = parallel.make_mesh()
+    mesh = parallel.make_mesh(config.mesh)
     models = build_models(config)
     state = create_state(models, config, mesh)
     data = pipeline.make_training_data(config, num_steps=1)
@@ -63,7 +63,7 @@ def test_paper_config_train_step_runs(paper_config):
     config = paper_config.copy_and_resolve_references()
     config.data.batch_size = 2
     config.data.crop_frames = 75
-    mesh = parallel.make_mesh()
+    mesh = parallel.make_mesh(config.mesh)
     models = build_models(config)
     state = create_state(models, config, mesh)
     audio = (0.1 * np.random.default_rng(0).standard_normal((2, crop_length(config)))).astype(np.float32)

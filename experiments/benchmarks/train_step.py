@@ -32,7 +32,7 @@ from sscodec.train.step import compile_train_step  # noqa: E402
 
 def measure(name: str, overrides: list[str], steps: int) -> dict:
     config = load_config(os.path.join(ROOT, "experiments", f"{name}.py"), overrides)
-    mesh = parallel.make_mesh()
+    mesh = parallel.make_mesh(config.mesh)
     models = build_models(config)
     t0 = time.perf_counter()
     state = create_state(models, config, mesh)

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from sscodec.nn import partitioning
+
 
 def causal_left_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
     """Past-side padding that makes a conv causal and gives ceil(T / stride) outputs.
@@ -32,7 +34,7 @@ class CausalConv1d(nn.Module):
         pad = causal_left_padding(self.kernel_size, self.stride, self.dilation)
         return nn.Conv(self.features, (self.kernel_size,), strides=(self.stride,),
                        kernel_dilation=(self.dilation,), padding=[(pad, 0)], dtype=self.dtype,
-                       name="conv")(x)
+                       name="conv", **partitioning.conv())(x)
 
 
 class CausalUpsample1d(nn.Module):
@@ -52,7 +54,7 @@ class CausalUpsample1d(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         batch, length, _ = x.shape
         y = nn.Conv(self.features * self.stride, (2,), padding=[(1, 0)], dtype=self.dtype,
-                    name="conv")(x)
+                    name="conv", **partitioning.conv())(x)
         return y.reshape(batch, length * self.stride, self.features)
 
 
@@ -103,9 +105,9 @@ class GroupedConv1d(nn.Module):
         cin = x.shape[-1]
         if cin % self.groups or self.features % self.groups:
             raise ValueError(f"channels {cin}->{self.features} not divisible by groups {self.groups}")
-        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+        kernel = self.param("kernel", partitioning.conv_kernel(),
                             (self.kernel_size, cin // self.groups, self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        bias = self.param("bias", partitioning.bias(), (self.features,))
         if self.dtype is not None:
             x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
         fn = _grouped_conv_patches if resolve_grouped_impl(self.impl) == "patches" else _grouped_conv_lax

@@ -15,6 +15,7 @@ from flax import linen as nn
 from ml_collections import ConfigDict, FrozenConfigDict
 
 from sscodec.audio import stft
+from sscodec.nn import partitioning
 from sscodec.nn.conv import GroupedConv1d
 
 LEAK = 0.2
@@ -33,7 +34,8 @@ class WaveDiscriminator(nn.Module):
     def __call__(self, audio: jax.Array):
         x = audio[..., None]
         feats = []
-        x = nn.leaky_relu(nn.Conv(self.channels, (15,), padding=7, dtype=self.dtype)(x), LEAK)
+        x = nn.leaky_relu(nn.Conv(self.channels, (15,), padding=7, dtype=self.dtype,
+                                **partitioning.conv())(x), LEAK)
         feats.append(x)
         ch = self.channels
         for g in self.groups:
@@ -46,9 +48,10 @@ class WaveDiscriminator(nn.Module):
             x = nn.leaky_relu(x, LEAK)
             feats.append(x)
             ch = ch_out
-        x = nn.leaky_relu(nn.Conv(ch, (5,), padding=2, dtype=self.dtype)(x), LEAK)
+        x = nn.leaky_relu(nn.Conv(ch, (5,), padding=2, dtype=self.dtype,
+                                **partitioning.conv())(x), LEAK)
         feats.append(x)
-        logits = nn.Conv(1, (3,), padding=1, dtype=self.dtype)(x)[..., 0]
+        logits = nn.Conv(1, (3,), padding=1, dtype=self.dtype, **partitioning.conv())(x)[..., 0]
         return logits, feats
 
 
@@ -86,12 +89,13 @@ class STFTResidualBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         st, sf = self.stride
-        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(x)
+        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype,
+                    **partitioning.conv(2))(x)
         y = nn.leaky_relu(y, LEAK)
         y = nn.Conv(self.out_channels, (st + 2, sf + 2), strides=(st, sf), padding="SAME",
-                    dtype=self.dtype)(y)
+                    dtype=self.dtype, **partitioning.conv(2))(y)
         skip = nn.Conv(self.out_channels, (1, 1), strides=(st, sf), dtype=self.dtype,
-                       name="skip")(x)
+                       name="skip", **partitioning.conv(2))(x)
         return nn.leaky_relu(y + skip, LEAK)
 
 
@@ -110,7 +114,7 @@ class STFTDiscriminator(nn.Module):
         if self.dtype is not None:
             x = x.astype(self.dtype)
         c = self.channels
-        x = nn.Conv(c, (7, 7), padding="SAME", dtype=self.dtype)(x)
+        x = nn.Conv(c, (7, 7), padding="SAME", dtype=self.dtype, **partitioning.conv(2))(x)
         feats = [x]
         widths = [(c, 2 * c), (2 * c, 4 * c), (4 * c, 4 * c), (4 * c, 8 * c), (8 * c, 8 * c),
                   (8 * c, 16 * c)]
@@ -118,7 +122,8 @@ class STFTDiscriminator(nn.Module):
             x = STFTResidualBlock(mid, out, (1, 2) if i % 2 == 0 else (2, 2), self.dtype)(x)
             feats.append(x)
         freq = x.shape[2]
-        logits = nn.Conv(1, (1, freq), padding="VALID", dtype=self.dtype)(x)[..., 0, 0]
+        logits = nn.Conv(1, (1, freq), padding="VALID", dtype=self.dtype,
+                         **partitioning.conv(2))(x)[..., 0, 0]
         return logits, feats
 
 
@@ -126,16 +131,18 @@ class Discriminators(nn.Module):
     """All discriminators; returns [(logits, features)] with the STFT discriminator first."""
 
     config: ConfigDict
+    dtype: jnp.dtype | None = None  # compute dtype (parameters stay float32)
 
     @nn.compact
     def __call__(self, audio: jax.Array):
         d = self.config
-        stft_out = STFTDiscriminator(d.stft_channels, d.stft_window, d.stft_hop, name="stft")(audio)
+        stft_out = STFTDiscriminator(d.stft_channels, d.stft_window, d.stft_hop, self.dtype,
+                                     name="stft")(audio)
         wave_out = MultiScaleWaveDiscriminator(d.wave_scales, d.wave_channels, d.wave_max_channels,
-                                               tuple(d.wave_groups), d.grouped_conv,
+                                               tuple(d.wave_groups), d.grouped_conv, self.dtype,
                                                name="wave")(audio)
         return [stft_out] + wave_out
 
 
-def build_discriminators(config: ConfigDict) -> Discriminators:
-    return Discriminators(FrozenConfigDict(config.discriminator))
+def build_discriminators(config: ConfigDict, dtype=None) -> Discriminators:
+    return Discriminators(FrozenConfigDict(config.discriminator), dtype)

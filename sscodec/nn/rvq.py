@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from sscodec.nn import partitioning
+
 COLLECTION = "quantizer"
 
 
@@ -64,12 +66,16 @@ class ResidualVectorQuantizer(nn.Module):
 
     def setup(self):
         shape = (self.num_quantizers, self.codebook_size)
+        named = nn.with_logical_partitioning
         self.codebook = self.variable(
-            COLLECTION, "codebook",
-            lambda: jax.random.normal(self.make_rng("params"), shape + (self.dim,)))
-        self.cluster_size = self.variable(COLLECTION, "cluster_size", jnp.zeros, shape)
-        self.embed_sum = self.variable(COLLECTION, "embed_sum", jnp.zeros, shape + (self.dim,))
-        self.initialized = self.variable(COLLECTION, "initialized", lambda: jnp.array(False))
+            COLLECTION, "codebook", named(lambda: jax.random.normal(
+                self.make_rng("params"), shape + (self.dim,)), partitioning.CODEBOOK))
+        self.cluster_size = self.variable(COLLECTION, "cluster_size",
+                                          named(lambda: jnp.zeros(shape), partitioning.CODE_STATS))
+        self.embed_sum = self.variable(COLLECTION, "embed_sum", named(
+            lambda: jnp.zeros(shape + (self.dim,)), partitioning.CODEBOOK))
+        self.initialized = self.variable(COLLECTION, "initialized",
+                                         named(lambda: jnp.array(False), ()))
 
     # ------------------------------------------------------------------ inference
 

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from sscodec.nn import partitioning
 from sscodec.nn.conv import CausalConv1d, CausalUpsample1d
 
 
@@ -33,9 +34,11 @@ class ResidualUnit(nn.Module):
         return x + y
 
 
-def _residual_stack(x, channels, dilations, kernel_size, compress, dtype, prefix):
+def _residual_stack(x, channels, dilations, kernel_size, compress, dtype, prefix, remat=False):
+    # remat: keep only each unit's input for the backward pass (activation memory of long crops).
+    unit = nn.remat(ResidualUnit) if remat else ResidualUnit
     for j, d in enumerate(dilations):
-        x = ResidualUnit(channels, d, kernel_size, compress, dtype, name=f"{prefix}_res{j}")(x)
+        x = unit(channels, d, kernel_size, compress, dtype, name=f"{prefix}_res{j}")(x)
     return x
 
 
@@ -51,6 +54,7 @@ class Encoder(nn.Module):
     first_kernel_size: int = 7
     bottleneck_kernel_size: int = 3
     dtype: jnp.dtype | None = None
+    remat: bool = False
 
     @nn.compact
     def __call__(self, audio: jax.Array) -> jax.Array:
@@ -58,7 +62,7 @@ class Encoder(nn.Module):
         ch = self.channels
         for i, s in enumerate(self.strides):
             x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
-                                self.residual_compress, self.dtype, f"block{i}")
+                                self.residual_compress, self.dtype, f"block{i}", self.remat)
             ch *= 2
             x = CausalConv1d(ch, 2 * s, stride=s, dtype=self.dtype, name=f"block{i}_down")(nn.elu(x))
         return CausalConv1d(self.embedding_dim, self.bottleneck_kernel_size, dtype=self.dtype,
@@ -76,6 +80,7 @@ class Decoder(nn.Module):
     first_kernel_size: int = 7
     last_kernel_size: int = 7
     dtype: jnp.dtype | None = None
+    remat: bool = False
 
     @nn.compact
     def __call__(self, emb: jax.Array) -> jax.Array:
@@ -85,7 +90,7 @@ class Decoder(nn.Module):
             ch //= 2
             x = CausalUpsample1d(ch, s, dtype=self.dtype, name=f"block{i}_up")(nn.elu(x))
             x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
-                                self.residual_compress, self.dtype, f"block{i}")
+                                self.residual_compress, self.dtype, f"block{i}", self.remat)
         return CausalConv1d(1, self.last_kernel_size, dtype=self.dtype, name="conv_out")(nn.elu(x))
 
 
@@ -101,7 +106,9 @@ class FiLM(nn.Module):
         onehot = jax.nn.one_hot(denoise.astype(jnp.int32), 2, dtype=x.dtype)  # [B, 2]
         bias_init = lambda key, shape, dtype=jnp.float32: jnp.concatenate(
             [jnp.ones((dim,), dtype), jnp.zeros((dim,), dtype)])
-        gb = nn.Dense(2 * dim, kernel_init=nn.initializers.zeros, bias_init=bias_init,
-                      name="dense")(onehot)
+        gb = nn.Dense(2 * dim, name="dense",
+                      kernel_init=nn.with_logical_partitioning(nn.initializers.zeros,
+                                                               partitioning.DENSE),
+                      bias_init=partitioning.bias(bias_init))(onehot)
         gamma, beta = jnp.split(gb[:, None, :], 2, axis=-1)
         return gamma * x + beta

@@ -74,12 +74,13 @@ class SoundStream(nn.Module):
 
 
 def build_generator(config: ConfigDict, dtype=None) -> SoundStream:
-    """The SoundStream generator described by `config.model` and `config.quantizer`."""
+    """The SoundStream generator described by `config.model` and `config.quantizer`, computing in
+    `dtype` (None: the parameters' float32); the RVQ always computes in float32."""
     m, q = config.model, config.quantizer
     common = dict(residual_kernel_size=m.residual_kernel_size,
                   residual_dilations=tuple(m.residual_dilations),
                   residual_compress=m.residual_compress, first_kernel_size=m.first_kernel_size,
-                  dtype=dtype)
+                  dtype=dtype, remat=m.remat)
     encoder = Encoder(m.encoder_channels, tuple(m.strides), m.embedding_dim,
                       bottleneck_kernel_size=m.bottleneck_kernel_size, **common)
     decoder = Decoder(m.decoder_channels, tuple(m.strides), last_kernel_size=m.last_kernel_size,

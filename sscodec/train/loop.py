@@ -97,8 +97,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
                     data.scan_skips())
 
     # --- Model, state, checkpoint
-    mesh = parallel.make_mesh()
-    parallel.check_batch_size(batch_size, mesh)
+    mesh = parallel.make_mesh(config.mesh)
+    rules = tuple(config.mesh.rules)
+    parallel.check_batch_size(batch_size, mesh, rules)
     models = build_models(config)
     state = create_state(models, config, mesh)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
@@ -111,7 +112,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
              count_params(state["gen_params"]) / 1e6, count_params(state["disc_params"]) / 1e6)
 
     # --- Compile the step ahead of time
-    example = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh)
+    example = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh, rules)
     t0 = time.perf_counter()
     compiled = compile_train_step(config, models, state, example)
     log.info("train step compiled in %.1f s", time.perf_counter() - t0)
@@ -143,7 +144,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
         for step in range(start, config.num_steps):
             local, skipped_now = pipeline.split_batch(next(batches))
             skipped += skipped_now
-            batch = parallel.global_batch(local, mesh)
+            batch = parallel.global_batch(local, mesh, rules)
             state, metrics = compiled(state, batch)
             done = step + 1
             window_steps += 1

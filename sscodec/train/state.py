@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -40,11 +41,17 @@ def make_optimizer(lr: float, b1: float, b2: float, clip: float) -> optax.Gradie
     return optax.chain(optax.clip_by_global_norm(clip), adam) if clip > 0 else adam
 
 
+def compute_dtype(config: ConfigDict):
+    """The activations' dtype: None (float32, as the parameters) or bfloat16."""
+    return jnp.bfloat16 if config.train.compute_dtype == "bfloat16" else None
+
+
 def build_models(config: ConfigDict) -> Models:
     o = config.optim
+    dtype = compute_dtype(config)
     return Models(
-        generator=build_generator(config),
-        discriminators=build_discriminators(config),
+        generator=build_generator(config, dtype),
+        discriminators=build_discriminators(config, dtype),
         gen_tx=make_optimizer(o.generator_lr, o.b1, o.b2, o.grad_clip_norm),
         disc_tx=make_optimizer(o.discriminator_lr, o.b1, o.b2, o.grad_clip_norm),
     )
@@ -54,15 +61,19 @@ def crop_length(config: ConfigDict) -> int:
     return config.data.crop_frames * samples_per_frame(config)
 
 
-def init_state(models: Models, seed: int, length: int) -> State:
-    """Builds a fresh state; call under `jax.jit` (optionally with out_shardings)."""
+def init_state(models: Models, seed: int, length: int, boxed: bool = False) -> State:
+    """Builds a fresh state; call under `jax.jit` (with out_shardings) or `jax.eval_shape`.
+
+    `boxed` keeps the logical axis names on parameters, codebooks and Adam moments (for deriving
+    shardings); the state itself is plain arrays.
+    """
     # rbg keys for parameter init: XLA:CPU compiles the init 2-3x faster than with threefry.
     gen_key, disc_key = jax.random.split(jax.random.key(seed, impl="rbg"))
     train_key = jax.random.key(seed)
     audio = jnp.zeros((1, length), jnp.float32)
     gen_vars = models.generator.init({"params": gen_key}, audio)
     disc_params = models.discriminators.init({"params": disc_key}, audio)["params"]
-    return {
+    state = {
         "step": jnp.zeros((), jnp.int32),
         "rng": jax.random.key_data(train_key),
         "gen_params": gen_vars["params"],
@@ -71,21 +82,26 @@ def init_state(models: Models, seed: int, length: int) -> State:
         "disc_params": disc_params,
         "disc_opt": models.disc_tx.init(disc_params),
     }
+    return state if boxed else nn.unbox(state)
+
+
+def abstract_state(models: Models, config: ConfigDict, boxed: bool = False) -> State:
+    """The state's shapes and dtypes (with logical names if `boxed`), computed without allocating."""
+    return jax.eval_shape(lambda: init_state(models, config.seed, init_length(config), boxed))
+
+
+def shardings_for(models: Models, config: ConfigDict, mesh) -> State:
+    """A NamedSharding for every leaf of the state on `mesh`, from `config.mesh.rules`."""
+    return parallel.state_shardings(abstract_state(models, config, boxed=True), mesh,
+                                    tuple(config.mesh.rules), config.mesh.fsdp_min_size)
 
 
 def create_state(models: Models, config: ConfigDict, mesh=None) -> State:
-    """One jitted init that materializes the state, directly with its shardings when a mesh is
+    """One jitted init that materializes the state directly with its shardings when a mesh is
     given (shapes first: the state never exists unsharded)."""
-    out_shardings = None
-    if mesh is not None:
-        out_shardings = parallel.state_shardings(abstract_state(models, config), mesh)
+    out_shardings = None if mesh is None else shardings_for(models, config, mesh)
     length = init_length(config)
     return jax.jit(lambda: init_state(models, config.seed, length), out_shardings=out_shardings)()
-
-
-def abstract_state(models: Models, config: ConfigDict) -> State:
-    """The state's shapes and dtypes, computed without allocating it."""
-    return jax.eval_shape(lambda: init_state(models, config.seed, init_length(config)))
 
 
 def count_params(tree) -> int:

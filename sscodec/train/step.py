@@ -13,6 +13,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 from ml_collections import ConfigDict
 
 from sscodec import losses
@@ -28,8 +29,8 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
     commit_weight = config.quantizer.commitment_weight
     sample_rate = config.sample_rate
 
-    def disc_apply(params, audio):
-        return disc.apply({"params": params}, audio)
+    def disc_apply(params, audio):  # losses in float32 whatever the compute dtype
+        return jax.tree.map(lambda x: x.astype(jnp.float32), disc.apply({"params": params}, audio))
 
     def train_step(state: State, batch: Batch):
         key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
@@ -45,6 +46,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
                 {"params": gen_params, "quantizer": state["quantizer"]}, inputs, denoise,
                 train=True, rngs={"dropout": dropout_key, "quantizer": quantizer_key},
                 mutable=["quantizer"])
+            recon = recon.astype(jnp.float32)
             fake_out = disc_apply(state["disc_params"], recon)
             rec = losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
                                              l.mel_bins, l.log_epsilon)
@@ -95,6 +97,17 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
     return train_step
 
 
+def jit_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
+    """The step jitted with the shardings of `state` and `batch` (arrays or ShapeDtypeStructs
+    with shardings), the state donated, the metrics replicated."""
+    state_sh = jax.tree.map(lambda x: x.sharding, state)
+    batch_sh = jax.tree.map(lambda x: x.sharding, batch)
+    mesh = jax.tree.leaves(batch_sh)[0].mesh
+    metrics_sh = NamedSharding(mesh, PartitionSpec())
+    return jax.jit(make_train_step(config, models), in_shardings=(state_sh, batch_sh),
+                   out_shardings=(state_sh, metrics_sh), donate_argnums=0)
+
+
 def compile_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
     """The jitted, donated step, compiled ahead of time for these (sharded) arguments."""
-    return jax.jit(make_train_step(config, models), donate_argnums=0).lower(state, batch).compile()
+    return jit_train_step(config, models, state, batch).lower(state, batch).compile()

@@ -22,10 +22,12 @@ log = logging.getLogger(__name__)
 class Checkpointer:
     """Keeps the last `keep` checkpoints of `{state, meta, data}` under `directory`."""
 
-    def __init__(self, directory: str, keep: int = 3, async_save: bool = True):
+    def __init__(self, directory: str, keep: int = 3, async_save: bool = True,
+                 read_only: bool = False):
         self.directory = os.path.abspath(directory)
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                               enable_async_checkpointing=async_save)
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
+                                               enable_async_checkpointing=async_save,
+                                               read_only=read_only)
         self.manager = ocp.CheckpointManager(
             self.directory, options=options, item_names=("state", "meta", "data"),
             item_handlers={"data": grain.checkpoint.CheckpointHandler()})
@@ -51,6 +53,16 @@ class Checkpointer:
         restored = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return restored["state"], dict(restored["meta"] or {})
+
+    def restore_weights(self, target: Any, step: int | None = None) -> Any:
+        """Restores only the leaves of `target` (a sub-tree of the saved state, e.g. the
+        parameters and codebooks) into its shapes and shardings; the rest is not read."""
+        step = self._step(step)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+            item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+            partial_restore=True)))
+        return restored["state"]
 
     def restore_data(self, iterator: grain.DatasetIterator, step: int | None = None) -> bool:
         """Sets `iterator` to its state saved at `step`; False (iterator untouched) when that step
@@ -79,3 +91,17 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def locate(path: str) -> tuple[str, int | None]:
+    """(checkpoints folder, step) for a run folder, its checkpoints/ folder or one step's folder
+    (`.../checkpoints/1000`); step None means the latest there."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(os.path.join(path, "checkpoints")):
+        return os.path.join(path, "checkpoints"), None
+    name = os.path.basename(path.rstrip(os.sep))
+    if name.isdigit() and os.path.isdir(os.path.join(path, "state")):
+        return os.path.dirname(path), int(name)
+    if os.path.isdir(path):
+        return path, None
+    raise FileNotFoundError(f"no checkpoint at {path}")

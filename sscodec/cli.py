@@ -1,6 +1,8 @@
 """The `sscodec` command: parses arguments and calls the library, nothing else.
 
   sscodec train --config experiments/tiny.py --workdir runs/tiny [--config.KEY=VALUE ...]
+                [--resume RUN_OR_CHECKPOINT] [--init_from RUN_OR_CHECKPOINT]
+  sscodec compile --config experiments/soundstream_24khz.py --topology v5e:16x16 [--json]
   sscodec info  --config experiments/soundstream_24khz.py [--json] [--config.KEY=VALUE ...]
   sscodec data index DIR --out MANIFEST.jsonl [--deep] [--workers N]
   sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
@@ -40,6 +42,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="experiment file, e.g. experiments/tiny.py")
     train.add_argument("--workdir", required=True,
                        help="run folder: checkpoints, metrics.jsonl, tensorboard/, samples/")
+    train.add_argument("--resume", default=None,
+                       help="when the workdir has no checkpoint: continue another run's full state "
+                            "(its run folder, checkpoints/ folder or one step's folder)")
+    train.add_argument("--init_from", default=None,
+                       help="when neither the workdir nor --resume has a checkpoint: start from "
+                            "that checkpoint's parameters and codebooks with fresh optimizers")
+    compile_ = sub.add_parser("compile", help="compile the sharded train step for a TPU topology "
+                                              "(no TPU needed): memory per chip, FLOPs, fit")
+    compile_.add_argument("--config", required=True, help="experiment file")
+    compile_.add_argument("--topology", required=True,
+                          help="TPU topology, e.g. v5e:16x16, v4:4x4x4, v5p:2x2x2")
+    compile_.add_argument("--num_slices", type=int, default=1,
+                          help="slices over DCN (set config.mesh.dcn_shape to match)")
+    compile_.add_argument("--json", action="store_true", help="print JSON instead of a report")
     info = sub.add_parser("info", help="parameter counts, frame rate, latency, bitrates")
     info.add_argument("--config", required=True, help="experiment file")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -91,6 +107,8 @@ def _data_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from sscodec.runtime import choose_platforms
+    choose_platforms()  # before anything imports JAX
     rest, overrides = _split_overrides(argv)
     args = _parser().parse_args(rest)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -116,13 +134,32 @@ def main(argv: list[str] | None = None) -> int:
         info = model_info(config)
         print(json.dumps(info, indent=2) if args.json else format_info(info))
         return 0
-    if args.command == "train":
-        from sscodec.train.loop import NonFiniteLossError, train_and_evaluate
+    if args.command == "compile":
+        from sscodec.aot import compile_for_topology, format_report
         try:
-            train_and_evaluate(config, args.workdir)
+            report = compile_for_topology(config, args.topology, args.num_slices)
+        except ValueError as e:
+            print(f"sscodec: error: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps(report, indent=2) if args.json else format_report(report))
+        return 0 if report["fits"] is not False else 4
+    if args.command == "train":
+        from sscodec import runtime
+        from sscodec.train.loop import NonFiniteLossError, train_and_evaluate
+        runtime.initialize()
+        try:
+            train_and_evaluate(config, args.workdir, resume=args.resume, init_from=args.init_from)
         except NonFiniteLossError as e:
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 3
+        except FileNotFoundError as e:
+            print(f"sscodec: error: {e}", file=sys.stderr)
+            return 2
+        except runtime.collective_errors() as e:
+            if not runtime.is_multi_process():
+                raise
+            runtime.abort(f"a collective with the other processes failed ({str(e)[:300]}). "
+                          "Another process has probably died: see its log.")
         return 0
     return 1
 

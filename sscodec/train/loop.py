@@ -22,7 +22,8 @@ from ml_collections import ConfigDict
 from tqdm.auto import tqdm
 
 from data_pipelines import pipeline
-from sscodec.checkpoint import Checkpointer
+from sscodec.checkpoint import Checkpointer, locate
+from sscodec.runtime import PreemptionWatch
 from sscodec import parallel
 from sscodec.config import samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
@@ -30,6 +31,8 @@ from sscodec.train.state import build_models, count_params, create_state, crop_l
 from sscodec.train.step import compile_train_step
 
 log = logging.getLogger(__name__)
+
+WEIGHTS = ("gen_params", "quantizer", "disc_params")  # what --init_from takes
 
 
 class NonFiniteLossError(RuntimeError):
@@ -76,10 +79,44 @@ def _open_batches(data: pipeline.TrainingData, config: ConfigDict, checkpointer:
     return batches, {"data_offset": offset, "data_workers": workers}
 
 
-def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
-    """Trains until `config.num_steps`; resumes from the latest checkpoint in `workdir`.
+def _restore(state: dict, checkpointer: Checkpointer, resume: str | None,
+             init_from: str | None) -> tuple[dict, int | None, dict]:
+    """The starting state, by precedence: the workdir's latest checkpoint, then `resume` (another
+    run's full state: parameters, optimizers, step), then `init_from` (parameters and codebooks
+    only; fresh optimizers at step 0), then the fresh `state`. Returns (state, the workdir step
+    restored or None, its metadata)."""
+    saved = checkpointer.latest_step()
+    if saved is not None:
+        state, meta = checkpointer.restore(state, saved)
+        log.info("resumed from step %d in %s", saved, checkpointer.directory)
+        return state, saved, meta
+    for path, full in ((resume, True), (init_from, False)):
+        if not path:
+            continue
+        directory, step = locate(path)
+        source = Checkpointer(directory, read_only=True)
+        try:
+            if full:
+                state, _ = source.restore(state, step)
+            else:
+                weights = {k: state[k] for k in WEIGHTS}
+                state = {**state, **source.restore_weights(weights, step)}
+        finally:
+            source.close()
+        log.info("%s %s (step %s)", "resumed from" if full else "initialized weights from",
+                 directory, step if step is not None else "latest")
+        break
+    return state, None, {}
 
-    Returns the last logged metrics (empty if no step ran).
+
+def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None = None,
+                       init_from: str | None = None) -> dict:
+    """Trains until `config.num_steps`; resumes from the latest checkpoint in `workdir`, else
+    from `resume` (a run, checkpoints or step folder), else takes the weights of `init_from`.
+
+    Every process of a multi-host job calls this. SIGTERM (preemption) saves a checkpoint at a
+    step all processes agree on and returns. Returns the last logged metrics (empty if no step
+    ran), with "preempted_at" set when the run stopped for a preemption.
     """
     os.makedirs(workdir, exist_ok=True)
     enable_compilation_cache()
@@ -103,10 +140,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
     models = build_models(config)
     state = create_state(models, config, mesh)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
-    saved, meta = checkpointer.latest_step(), {}
-    if saved is not None:
-        state, meta = checkpointer.restore(state, saved)
-        log.info("resumed from step %d in %s", saved, checkpointer.directory)
+    state, saved, meta = _restore(state, checkpointer, resume, init_from)
     start = int(jax.device_get(state["step"]))
     log.info("generator %.3f M params, discriminators %.3f M params",
              count_params(state["gen_params"]) / 1e6, count_params(state["disc_params"]) / 1e6)
@@ -139,6 +173,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
                disable=not (is_main and config.train.progress), dynamic_ncols=True)
     skipped = 0
     batches, data_meta = _open_batches(data, config, checkpointer, saved, meta, start)
+    preemption = PreemptionWatch()
     window_start, window_steps = time.perf_counter(), 0
     try:
         for step in range(start, config.num_steps):
@@ -165,10 +200,18 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
             if samples is not None and (done % config.train.sample_every == 0
                                         or done == config.num_steps):
                 samples.write(done, state)
-            if save_now:
+            preempted = preemption.reached(done)
+            if preempted:  # never save a non-finite state, even when asked to stop
+                _check_finite(done, {k: float(v) for k, v in jax.device_get(metrics).items()})
+            if save_now or preempted:
                 meta = {"step": done, "metrics": last, **data_meta}
                 checkpointer.save(done, state, meta, data=pipeline.IteratorSnapshot(batches))
+            if preempted:
+                log.warning("preempted: saved step %d in %s; exiting", done, checkpointer.directory)
+                last["preempted_at"] = done
+                break
     finally:
+        preemption.close()
         pipeline.close_iterator(batches)
         bar.close()
         writer.close()
@@ -176,6 +219,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str) -> dict:
             log.warning("data: replaced %d unreadable item(s) on this process during this run",
                         skipped)
         checkpointer.close()
+    end = last.get("preempted_at", max(start, config.num_steps))
     log.info("done at step %d: checkpoints, metrics.jsonl, tensorboard/ and samples/ in %s",
-             max(start, config.num_steps), os.path.abspath(workdir))
+             end, os.path.abspath(workdir))
     return last

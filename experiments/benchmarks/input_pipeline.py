@@ -29,6 +29,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from sscodec.runtime import choose_platforms  # noqa: E402
+
+choose_platforms()  # no TPU probing (and libtpu noise) where there is no TPU
+
 import grain  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402

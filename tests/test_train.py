@@ -3,6 +3,7 @@
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -72,3 +73,19 @@ def test_paper_config_train_step_runs(paper_config):
     state, metrics = compile_train_step(config, models, state, batch)(state, batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert bool(state["quantizer"]["quantizer"]["initialized"])
+
+
+def test_bfloat16_compute_with_remat_trains_and_keeps_float32_state(tiny_config):
+    config = tiny_config.copy_and_resolve_references()
+    config.train.compute_dtype, config.model.remat = "bfloat16", True
+    mesh = parallel.make_mesh(config.mesh)
+    models = build_models(config)
+    state = create_state(models, config, mesh)
+    data = pipeline.make_training_data(config, num_steps=1)
+    batch = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh)
+    step = compile_train_step(config, models, state, batch)
+    for _ in range(3):
+        state, metrics = step(state, batch)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    floats = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert floats and all(x.dtype == jnp.float32 for x in floats)

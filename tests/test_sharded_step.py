@@ -3,9 +3,10 @@
 Tolerance: the two runs sum in different orders, and a GAN step amplifies float32 reassociation
 where it is discontinuous (hinge kinks, k-means and nearest-code ties). With plain SGD, what 3
 steps change in each tensor agrees within 5% of that change (measured: <= 0.12% after 1 step, <= 2%
-after 3); a wrong reduction (a local instead of a global mean, unsynchronized codebooks) is off by
-O(100%). With the real Adam (b1 = 0.5) a near-zero gradient element can flip sign and Adam turns
-that into a full lr step, so Adam is held to equal first-step losses and 2 x steps x lr per element. Runs in a subprocess: the fake device count is set before JAX starts.
+after 3), and the first step's losses agree to 1e-5; a wrong reduction (a local instead of a
+global mean, unsynchronized codebooks) is off by O(100%). SGD rather than the real Adam (b1 = 0.5):
+Adam turns a near-zero gradient element whose sign differs between the two summation orders into a
+full +-lr step, which hides the comparison under noise of its own making. Runs in a subprocess: the fake device count is set before JAX starts.
 """
 
 import os
@@ -43,14 +44,6 @@ def run(models, devices, shape, steps=3):
         first = first or jax.device_get(metrics)
     return state, batch, first
 
-# Adam: equal first-step losses, parameters within the sign-flip bound.
-(a1, _, f1), (a8, _, f8) = run(models, jax.devices()[:1], (1, 1)), run(models, jax.devices(), (4, 2))
-for k in ("loss/generator", "loss/discriminator", "loss/reconstruction"):
-    np.testing.assert_allclose(f1[k], f8[k], rtol=1e-5)
-bound = 2 * 3 * max(config.optim.generator_lr, config.optim.discriminator_lr)
-for x, y in zip(jax.tree.leaves(jax.device_get(a1["gen_params"])), jax.tree.leaves(jax.device_get(a8["gen_params"]))):
-    assert np.max(np.abs(np.asarray(x) - np.asarray(y))) <= bound
-
 results = []
 for devices, shape in ((jax.devices()[:1], (1, 1)), (jax.devices(), (4, 2))):
     state, batch, metrics = run(sgd, devices, shape)
@@ -78,7 +71,8 @@ for (path, a), b, a0 in zip(jax.tree_util.tree_leaves_with_path(s1), jax.tree.le
 for name in ("codebook", "cluster_size", "embed_sum"):
     a, b = s1["quantizer"]["quantizer"][name], s8["quantizer"]["quantizer"][name]
     assert np.linalg.norm(a - b) <= 0.05 * np.linalg.norm(a), name
-np.testing.assert_allclose(m1["loss/generator"], m8["loss/generator"], rtol=1e-4)
+for k in ("loss/generator", "loss/discriminator", "loss/reconstruction"):
+    np.testing.assert_allclose(m1[k], m8[k], rtol=1e-5)
 print("SHARDED_STEP_OK worst relative diff", worst)
 '''
 

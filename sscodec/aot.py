@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from sscodec import parallel
+from sscodec import parallel, runtime
 from sscodec.train.state import abstract_state, build_models, crop_length, shardings_for
 from sscodec.train.step import jit_train_step
 
@@ -33,6 +33,7 @@ def topology_devices(topology: str, num_slices: int = 1,
                      chips_per_host_bounds: tuple[int, int, int] = (2, 2, 1)) -> list:
     """The devices of `topology` (e.g. 'v5e:4x4', 'v4:2x2x2') as libtpu describes them."""
     from jax.experimental import topologies
+    runtime.quiet_libtpu()
     try:
         topo = topologies.get_topology_desc(
             platform="tpu", topology_name=topology, chip_config_name="default",

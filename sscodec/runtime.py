@@ -27,12 +27,24 @@ import sys
 log = logging.getLogger(__name__)
 
 
+def has_tpu() -> bool:
+    return bool(glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
+
+
 def choose_platforms() -> None:
     """Keeps JAX from probing a TPU where there is none: libtpu (installed for `sscodec compile`)
     prints alarming errors on machines without TPU devices. An explicit JAX_PLATFORMS wins."""
-    if os.environ.get("JAX_PLATFORMS") or glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"):
+    if os.environ.get("JAX_PLATFORMS") or has_tpu():
         return
     os.environ["JAX_PLATFORMS"] = "cuda,cpu"
+
+
+def quiet_libtpu() -> None:
+    """Off a TPU VM, tells libtpu (loaded to compile for a TPU topology) that this is one local
+    host with no metadata server, which spares a screen of harmless initialization errors."""
+    if not has_tpu():
+        os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
+        os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
 
 
 def _multi_process_env() -> dict | None:

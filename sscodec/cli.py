@@ -3,6 +3,9 @@
   sscodec train --config experiments/tiny.py --workdir runs/tiny [--config.KEY=VALUE ...]
                 [--resume RUN_OR_CHECKPOINT] [--init_from RUN_OR_CHECKPOINT]
   sscodec compile --config experiments/soundstream_24khz.py --topology v5e:16x16 [--json]
+  sscodec export --workdir runs/tiny [--step N] --out bundles/tiny
+  sscodec compress IN.wav OUT.ssc --model bundles/tiny [--kbps 1.8]     (paths may be -)
+  sscodec decompress IN.ssc OUT.wav --model bundles/tiny
   sscodec info  --config experiments/soundstream_24khz.py [--json] [--config.KEY=VALUE ...]
   sscodec data index DIR --out MANIFEST.jsonl [--deep] [--workers N]
   sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
@@ -60,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--config", required=True, help="experiment file")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    export = sub.add_parser("export", help="write a run's inference bundle (safetensors, "
+                                           "config, StableHLO encode/decode)")
+    export.add_argument("--workdir", required=True, help="the training run's folder")
+    export.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
+    export.add_argument("--out", required=True, help="bundle folder to write")
+    for name, what in (("compress", "audio file -> .ssc stream"),
+                       ("decompress", ".ssc stream -> WAV at the original rate and length")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("input", help="input path, or - for stdin")
+        p.add_argument("output", help="output path, or - for stdout")
+        p.add_argument("--model", required=True, help="bundle folder from `sscodec export`")
+        if name == "compress":
+            p.add_argument("--kbps", type=float, default=None,
+                           help="bitrate (default: all quantizers); see the bundle's bitrates")
+
     data = sub.add_parser("data", help="index, inspect and prepare training data")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     index = data_sub.add_parser("index", help="scan a folder once into a JSONL manifest")
@@ -82,6 +100,32 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--manual-dir", default=None,
                          help="folder holding the archives or extracted corpus (no download)")
     return parser
+
+
+def _codec_command(args: argparse.Namespace) -> int:
+    if args.command == "export":
+        from sscodec.export import export_bundle
+        manifest = export_bundle(args.workdir, args.out, args.step)
+        print(f"{args.out}: step {manifest['step']}, {manifest['num_quantizers']} quantizers x "
+              f"{manifest['bits_per_code']} bits at {manifest['sample_rate']} Hz, "
+              f"sha256 {manifest['sha256'][:12]}")
+        return 0
+    from sscodec import codec_io
+    from sscodec.codec import Codec
+    codec = Codec.load(args.model)
+    if args.command == "compress":
+        header = codec_io.compress(codec, args.input, args.output, args.kbps)
+    else:
+        header = codec_io.decompress(codec, args.input, args.output)
+    seconds = header.num_frames * header.frame_size / header.sample_rate
+    print(f"{args.command}ed {seconds:.2f} s at {header.num_quantizers} quantizers "
+          f"({bitstream_kbps(header):g} kbps)", file=sys.stderr)
+    return 0
+
+
+def bitstream_kbps(header) -> float:
+    from sscodec.bitstream import bits_per_second
+    return bits_per_second(header) / 1000
 
 
 def _data_command(args: argparse.Namespace) -> int:
@@ -119,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _data_command(args)
         except (FileNotFoundError, ValueError) as e:
+            print(f"sscodec: error: {e}", file=sys.stderr)
+            return 2
+    if args.command in ("compress", "decompress", "export"):
+        try:
+            return _codec_command(args)
+        except (FileNotFoundError, ValueError) as e:  # BundleError, BitstreamError included
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
 

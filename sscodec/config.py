@@ -147,6 +147,32 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
     return config
 
 
+def _as_tuples(value):
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def config_from_dict(values: dict) -> ConfigDict:
+    """The config a run saved as JSON (config.json): lists become tuples where the schema has
+    tuples; unknown keys raise ConfigError."""
+    config = default_config()
+
+    def fill(node: ConfigDict, items: dict, prefix: str) -> None:
+        for key, value in items.items():
+            if key not in node:
+                raise ConfigError(f"{prefix}{key}", "unknown key")
+            if isinstance(node[key], ConfigDict):
+                fill(node[key], value, f"{prefix}{key}.")
+                continue
+            if isinstance(node[key], tuple) and isinstance(value, list):
+                value = _as_tuples(value)
+            with node.unlocked():
+                node[key] = value
+
+    fill(config, values, "")
+    validate(config)
+    return config
+
+
 def load_sibling(this_file: str, name: str) -> ConfigDict:
     """For variant configs: the config of `name` in the same folder as `this_file`."""
     return load_config(os.path.join(os.path.dirname(os.path.abspath(this_file)), name))

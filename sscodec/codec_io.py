@@ -1,0 +1,64 @@
+"""Files <-> .ssc streams with a `Codec`: what `sscodec compress` and `decompress` run.
+
+Paths may be "-" for stdin / stdout. compress reads any format soundfile reads (mixing down and
+resampling to the codec's rate); decompress writes a WAV at the original rate and length.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import soundfile as sf
+
+from sscodec import bitstream
+from sscodec.codec import Codec
+
+
+def _read_bytes(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def compress(codec: Codec, in_path: str, out_path: str, kbps: float | None = None) -> bitstream.Header:
+    """Encodes an audio file into an .ssc stream; returns the stream's header."""
+    try:
+        audio, rate = sf.read(io.BytesIO(_read_bytes(in_path)), dtype="float32", always_2d=True)
+    except sf.LibsndfileError as e:
+        raise ValueError(f"cannot read audio from {in_path}: {e}") from None
+    if not np.isfinite(audio).all():
+        raise ValueError(f"{in_path} holds non-finite samples")
+    codes = codec.encode(audio, rate, kbps)
+    header = bitstream.Header(
+        model_hash=codec.model_hash, sample_rate=codec.sample_rate, frame_size=codec.frame_size,
+        num_quantizers=codes.shape[1], bits_per_code=codec.bits_per_code,
+        num_frames=codes.shape[0], original_length=len(audio), original_rate=rate)
+    _write_bytes(out_path, bitstream.write(codes, header))
+    return header
+
+
+def decompress(codec: Codec, in_path: str, out_path: str) -> bitstream.Header:
+    """Decodes an .ssc stream into a WAV at its original rate and length."""
+    header, codes = bitstream.read(_read_bytes(in_path), model_hash=codec.model_hash)
+    audio = codec.decode(codes)
+    if header.original_rate != codec.sample_rate:
+        import soxr
+        audio = soxr.resample(audio, codec.sample_rate, header.original_rate).astype(np.float32)
+    audio = np.pad(audio, (0, max(0, header.original_length - len(audio))))
+    out = io.BytesIO()
+    sf.write(out, np.clip(audio[: header.original_length], -1.0, 1.0), header.original_rate,
+             format="WAV", subtype="PCM_16")
+    _write_bytes(out_path, out.getvalue())
+    return header

@@ -1,0 +1,106 @@
+"""Export a trained run, then code audio with the bundle: API, files, bitrates, isolation."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sscodec import bitstream
+from tests.conftest import ROOT
+
+TINY = os.path.join(ROOT, "experiments", "tiny.py")
+SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
+
+
+def sscodec(*args, check=True, stdin=None):
+    result = subprocess.run([sys.executable, "-m", "sscodec.cli", *args], cwd=ROOT, input=stdin,
+                            capture_output=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr.decode()[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("codec")
+    sscodec("train", "--config", TINY, "--workdir", str(root / "run"), "--config.num_steps=2",
+            "--config.train.sample_every=0", "--config.train.progress=false")
+    out = sscodec("export", "--workdir", str(root / "run"), "--out", str(root / "bundle"))
+    assert b"step 2" in out.stdout
+    assert sorted(os.listdir(root / "bundle")) == ["config.json", "decode.jax", "encode.jax",
+                                                  "manifest.json", "params.safetensors"]
+    return str(root / "bundle")
+
+
+@pytest.fixture(scope="module")
+def codec(bundle):
+    from sscodec import Codec
+    return Codec.load(bundle)
+
+
+def test_any_length_and_rate_round_trips_to_whole_frames(codec):
+    assert codec.sample_rate == 24000 and codec.frame_size == 320
+    assert codec.bitrates == pytest.approx([0.45, 0.9, 1.35, 1.8])
+    rng = np.random.default_rng(0)
+    for length, rate, channels in ((1, 24000, 1), (320, 24000, 1), (12345, 24000, 1),
+                                   (44100, 44100, 2)):
+        audio = (0.1 * rng.standard_normal((length, channels))).astype(np.float32)
+        codes = codec.encode(audio if channels > 1 else audio[:, 0], rate, kbps=0.9)
+        frames = -(-round(length * 24000 / rate) // 320)
+        assert codes.shape == (max(frames, 1), 2) and codes.dtype == np.int32
+        assert codes.min() >= 0 and codes.max() < 64
+        out = codec.decode(codes)
+        assert out.shape == (codes.shape[0] * 320,) and np.isfinite(out).all()
+    full = codec.encode(audio[:, 0], 44100)
+    np.testing.assert_array_equal(full[:, :2], codec.encode(audio[:, 0], 44100, kbps=0.9))
+    with pytest.raises(ValueError, match="0.45, 0.9, 1.35, 1.8 kbps"):
+        codec.encode(audio[:, 0], 44100, kbps=6)
+    with pytest.raises(ValueError, match="n_q"):
+        codec.decode(np.zeros((3, 5), np.int32))
+
+
+def test_compress_decompress_files_and_pipes(bundle, tmp_path):
+    source = os.path.join(SPEECH, sorted(os.listdir(SPEECH))[0])
+    audio, rate = sf.read(source, dtype="float32")
+    sf.write(tmp_path / "in.wav", audio[: rate * 2], rate)
+    sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "x.ssc"), "--model", bundle,
+            "--kbps", "1.8")
+    data = (tmp_path / "x.ssc").read_bytes()
+    header, codes = bitstream.read(data)
+    assert header.num_quantizers == 4 and header.original_length == rate * 2
+    assert len(data) == bitstream.HEADER_SIZE + 4 * (-(-header.num_frames * 6 // 8) + 4)
+    wav = sscodec("decompress", "-", "-", "--model", bundle, stdin=data).stdout
+    out, out_rate = sf.read(__import__("io").BytesIO(wav))
+    assert out_rate == rate and len(out) == rate * 2
+    # A lower bitrate is a prefix of the stream.
+    low = sscodec("decompress", "-", "-", "--model", bundle,
+                  stdin=bitstream.truncate(data, 1)).stdout
+    assert len(sf.read(__import__("io").BytesIO(low))[0]) == rate * 2
+    # Damaged or foreign streams are refused with a message, never decoded.
+    broken = sscodec("decompress", "-", "-", "--model", bundle, stdin=data[:-3], check=False)
+    assert broken.returncode == 2 and b"truncated" in broken.stderr and not broken.stdout
+    flipped = data[:40] + bytes([data[40] ^ 1]) + data[41:]
+    bad = sscodec("decompress", "-", "-", "--model", bundle, stdin=flipped, check=False)
+    assert bad.returncode == 2 and b"CRC" in bad.stderr
+    missing = sscodec("decompress", str(tmp_path / "x.ssc"), "-", "--model",
+                      str(tmp_path / "nope"), check=False)
+    assert missing.returncode == 2 and b"cannot load codec bundle" in missing.stderr
+
+
+def test_bundle_loads_without_training_packages(bundle):
+    script = (
+        "import sys\n"
+        "for m in ('optax', 'orbax', 'orbax.checkpoint', 'grain', 'tensorflow_datasets', 'flax',"
+        " 'flax.linen', 'ml_collections', 'sscodec.nn', 'sscodec.train'):\n"
+        "    sys.modules[m] = None\n"
+        "import numpy as np\n"
+        "from sscodec.codec import Codec\n"
+        f"codec = Codec.load({bundle!r})\n"
+        "codes = codec.encode(np.zeros(4800, np.float32), 24000)\n"
+        "print('ISOLATED_OK', codes.shape, codec.decode(codes).shape)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert "ISOLATED_OK (15, 4) (4800,)" in result.stdout, result.stderr[-3000:]

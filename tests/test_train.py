@@ -15,15 +15,20 @@ from sscodec.train.state import build_models, create_state, crop_length
 from sscodec.train.step import compile_train_step
 
 
-def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
-    config = tiny_config.copy_and_resolve_references()
-    config.data.kinds = ("speech",)
+def compiled_on_one_batch(config):
+    """(fresh state, the first pipeline batch, the compiled step) for `config`."""
     mesh = parallel.make_mesh(config.mesh)
     models = build_models(config)
     state = create_state(models, config, mesh)
     data = pipeline.make_training_data(config, num_steps=1)
     batch = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh)
-    step = compile_train_step(config, models, state, batch)
+    return state, batch, compile_train_step(config, models, state, batch)
+
+
+def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
+    config = tiny_config.copy_and_resolve_references()
+    config.data.kinds = ("speech",)
+    state, batch, step = compiled_on_one_batch(config)
     rec = []
     for _ in range(40):
         state, metrics = step(state, batch)
@@ -78,12 +83,7 @@ def test_paper_config_train_step_runs(paper_config):
 def test_bfloat16_compute_with_remat_trains_and_keeps_float32_state(tiny_config):
     config = tiny_config.copy_and_resolve_references()
     config.train.compute_dtype, config.model.remat = "bfloat16", True
-    mesh = parallel.make_mesh(config.mesh)
-    models = build_models(config)
-    state = create_state(models, config, mesh)
-    data = pipeline.make_training_data(config, num_steps=1)
-    batch = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh)
-    step = compile_train_step(config, models, state, batch)
+    state, batch, step = compiled_on_one_batch(config)
     for _ in range(3):
         state, metrics = step(state, batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())

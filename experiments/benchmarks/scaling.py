@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 if "--worker" not in sys.argv and "XLA_FLAGS" not in os.environ:
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
@@ -38,44 +36,12 @@ choose_platforms()  # no TPU probing (and libtpu noise) where there is no TPU
 
 def measure(config_name: str, devices: list, per_device_batch: int, crop_frames: int,
             dtype: str, steps: int) -> dict:
-    import jax
-    import numpy as np
-    from sscodec import parallel
-    from sscodec.config import load_config
-    from sscodec.train.state import build_models, create_state, crop_length
-    from sscodec.train.step import compile_train_step
-
-    n = len(devices)
-    config = load_config(os.path.join(ROOT, "experiments", f"{config_name}.py"), [
-        f"data.batch_size={per_device_batch * n}", f"data.crop_frames={crop_frames}",
-        f"train.compute_dtype={dtype}", "mesh.shape=(-1, 1)"])
-    mesh = parallel.make_mesh(config.mesh, devices)
-    models = build_models(config)
-    state = create_state(models, config, mesh)
-    b, length = config.data.batch_size, crop_length(config)
-    local = b // jax.process_count()
-    rng = np.random.default_rng(jax.process_index())
-    audio = (0.1 * rng.standard_normal((local, length))).astype(np.float32)
-    batch = parallel.global_batch({"input": audio, "target": audio,
-                                   "denoise": np.zeros(local, np.int32)}, mesh)
-    t0 = time.perf_counter()
-    step = compile_train_step(config, models, state, batch)
-    compile_s = time.perf_counter() - t0
-    state, metrics = step(state, batch)  # k-means init of the codebooks
-    jax.block_until_ready(metrics)
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        state, metrics = step(state, batch)
-        jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - t0)
-    cost = step.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
-    step_s = statistics.median(times)
-    return {"devices": n, "processes": jax.process_count(), "dtype": dtype, "batch_size": b,
-            "batch": f"{b} x {length / config.sample_rate:.2f} s", "compile_s": compile_s,
-            "step_s": step_s, "audio_s_per_s": b * length / config.sample_rate / step_s,
-            "flops_per_step": float(cost.get("flops", float("nan"))) * n}
+    from experiments.benchmarks.train_step import measure as measure_step
+    row = measure_step(config_name, [f"data.batch_size={per_device_batch * len(devices)}",
+                                     f"data.crop_frames={crop_frames}",
+                                     f"train.compute_dtype={dtype}", "mesh.shape=(-1, 1)"],
+                       steps, devices)
+    return {**row, "dtype": dtype}
 
 
 def report(row: dict, model_flops_per_example: float, peak_gflops: float) -> str:

@@ -34,19 +34,23 @@ from sscodec.train.state import build_models, create_state, crop_length  # noqa:
 from sscodec.train.step import compile_train_step  # noqa: E402
 
 
-def measure(name: str, overrides: list[str], steps: int) -> dict:
+def measure(name: str, overrides: list[str], steps: int, devices: list | None = None) -> dict:
+    """Compiles and times the train step of experiments/NAME.py on `devices` (default: all).
+
+    In a multi-process run every process calls this and feeds its share of the batch."""
     config = load_config(os.path.join(ROOT, "experiments", f"{name}.py"), overrides)
-    mesh = parallel.make_mesh(config.mesh)
+    mesh = parallel.make_mesh(config.mesh, devices)
     models = build_models(config)
     t0 = time.perf_counter()
     state = create_state(models, config, mesh)
     jax.block_until_ready(state)
     init_s = time.perf_counter() - t0
     b, length = config.data.batch_size, crop_length(config)
-    rng = np.random.default_rng(0)
-    audio = (0.1 * rng.standard_normal((b, length))).astype(np.float32)
+    local = b // jax.process_count()
+    rng = np.random.default_rng(jax.process_index())
+    audio = (0.1 * rng.standard_normal((local, length))).astype(np.float32)
     batch = parallel.global_batch({"input": audio, "target": audio,
-                                   "denoise": np.zeros(b, np.int32)}, mesh)
+                                   "denoise": np.zeros(local, np.int32)}, mesh)
     t0 = time.perf_counter()
     step = compile_train_step(config, models, state, batch)
     compile_s = time.perf_counter() - t0
@@ -62,10 +66,13 @@ def measure(name: str, overrides: list[str], steps: int) -> dict:
     audio_s = b * length / config.sample_rate
     cost = step.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float((cost or {}).get("flops", float("nan")))
     return {"config": name, "batch": f"{b} x {length / config.sample_rate:.2f} s",
+            "batch_size": b, "devices": mesh.devices.size, "processes": jax.process_count(),
             "init_s": init_s, "compile_s": compile_s, "step_s": step_s,
             "audio_s_per_s": audio_s / step_s,
-            "flops_per_audio_s": float((cost or {}).get("flops", float("nan"))) / audio_s}
+            "flops_per_step": flops * mesh.devices.size,  # cost analysis is per device
+            "flops_per_audio_s": flops * mesh.devices.size / audio_s}
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import os
 from typing import Any, Sequence
@@ -135,7 +136,6 @@ class IteratorSnapshot:
     moves on while Orbax writes). Grain's checkpoint handler reads it through `get_state()`."""
 
     def __init__(self, iterator: grain.DatasetIterator):
-        import json
         self._state = json.dumps(iterator.get_state(), indent=1).encode()
 
     def get_state(self) -> bytes:

@@ -54,7 +54,8 @@ def data_stats(spec: str, *, data_dir: str = "", deep: bool = False,
 
 def _tfds_stats(spec: str, data_dir: str, progress: bool) -> dict[str, Any]:
     from data_pipelines.sources import TfdsSource
-    source = TfdsSource(parse_spec(spec), data_dir)
+    parsed = parse_spec(spec)
+    source = TfdsSource(parsed, data_dir)
     files = []
     for i in tqdm(range(len(source)), desc="read", unit="record", disable=not progress):
         record = source.data[i]
@@ -62,7 +63,7 @@ def _tfds_stats(spec: str, data_dir: str, progress: bool) -> dict[str, Any]:
         channels = audio.shape[1] if audio.ndim == 2 else 1
         kind = source.kind(i) or _text(record.get("kind", b""))
         files.append(AudioFile(f"{source.name}[{i}]", len(audio), int(record["sample_rate"]),
-                               channels, kind, parse_spec(spec).split))
+                               channels, kind, parsed.split))
     return _summarize(files, [])
 
 

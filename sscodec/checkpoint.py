@@ -56,7 +56,8 @@ class Checkpointer:
 
     def restore_weights(self, target: Any, step: int | None = None) -> Any:
         """Restores only the leaves of `target` (a sub-tree of the saved state, e.g. the
-        parameters and codebooks) into its shapes and shardings; the rest is not read."""
+        parameters and codebooks; arrays or ShapeDtypeStructs with shardings) into its shapes and
+        shardings; the rest is not read."""
         step = self._step(step)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(

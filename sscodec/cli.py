@@ -111,6 +111,7 @@ def _codec_command(args: argparse.Namespace) -> int:
               f"sha256 {manifest['sha256'][:12]}")
         return 0
     from sscodec import codec_io
+    from sscodec.bitstream import bits_per_second
     from sscodec.codec import Codec
     codec = Codec.load(args.model)
     if args.command == "compress":
@@ -119,13 +120,8 @@ def _codec_command(args: argparse.Namespace) -> int:
         header = codec_io.decompress(codec, args.input, args.output)
     seconds = header.num_frames * header.frame_size / header.sample_rate
     print(f"{args.command}ed {seconds:.2f} s at {header.num_quantizers} quantizers "
-          f"({bitstream_kbps(header):g} kbps)", file=sys.stderr)
+          f"({bits_per_second(header) / 1000:g} kbps)", file=sys.stderr)
     return 0
-
-
-def bitstream_kbps(header) -> float:
-    from sscodec.bitstream import bits_per_second
-    return bits_per_second(header) / 1000
 
 
 def _data_command(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from safetensors.numpy import save_file
 from sscodec.checkpoint import Checkpointer, locate
 from sscodec.config import bits_per_code, config_from_dict, samples_per_frame
 from sscodec.nn.soundstream import SoundStream
-from sscodec.train.state import build_models, create_state
+from sscodec.train.state import abstract_state, build_models
 
 FORMAT_VERSION = 1
 SEP = "/"
@@ -72,19 +72,19 @@ def export_bundle(workdir: str, out: str, step: int | None = None) -> dict:
     if config.discriminator.grouped_conv == "auto":
         config.discriminator.grouped_conv = "patches"
     models = build_models(config)
-    state = create_state(models, config)
+    abstract = abstract_state(models, config)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                          {"gen_params": abstract["gen_params"], "quantizer": abstract["quantizer"]})
     directory, located = locate(workdir)
     source = Checkpointer(directory, read_only=True)
     try:
-        weights = source.restore_weights({"gen_params": state["gen_params"],
-                                          "quantizer": state["quantizer"]},
-                                         step if step is not None else located)
+        weights = source.restore_weights(target, step if step is not None else located)
         saved_step = step if step is not None else (located or source.latest_step())
     finally:
         source.close()
     weights = {"params": weights["gen_params"], "quantizer": weights["quantizer"]}
-    weights = jax.tree.map(lambda x: np.asarray(x, np.float32)
-                           if np.asarray(x).dtype != np.bool_ else np.asarray(x), weights)
+    weights = jax.tree.map(np.asarray, weights)  # parameters are float32 whatever compute_dtype
 
     frame = samples_per_frame(config)
     encode, decode = codec_functions(models.generator)

@@ -52,11 +52,8 @@ def make_mesh(mesh_config: ConfigDict | None = None, devices: Sequence | None = 
     ici = resolve_shape(tuple(mesh_config.shape), len(devices) // slices)
     if slices > 1:
         grid = mesh_utils.create_hybrid_device_mesh(ici, dcn, devices)
-    else:
-        try:  # topology-aware order on TPU/GPU
-            grid = mesh_utils.create_device_mesh(ici, devices)
-        except (ValueError, NotImplementedError, AssertionError):
-            grid = np.asarray(devices).reshape(ici)
+    else:  # topology-aware device order on TPU/GPU; a plain reshape on CPU
+        grid = mesh_utils.create_device_mesh(ici, devices)
     return Mesh(grid, axes, axis_types=(AxisType.Auto,) * len(axes))
 
 

@@ -47,8 +47,8 @@ def serve(directory):
             requested.append(self.path)
             super().do_GET()
 
-        def log_message(self, *args):
-            pass
+        def log_message(self, *args):  # keep the test output quiet
+            return
 
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))

@@ -1,17 +1,24 @@
-"""The `.ssc` file format: a versioned header, RVQ codes bit-packed per quantizer, CRCs.
+"""The `.ssc` file format: a versioned header, RVQ codes per quantizer, CRCs.
 
 Layout (little-endian):
 
   header   magic "SSCD", format version u16, flags u16, model hash 16 B, sample rate u32,
            frame size u16, n_q u8, bits per code u8, frames u32, original length u64,
            original sample rate u32, header CRC32 u32
-  blocks   one per quantizer, in RVQ order: the frames' codes of that quantizer packed at
-           `bits per code` bits (MSB first, zero-padded to a byte), then the block's CRC32
+  blocks   one per quantizer, in RVQ order. Without FLAG_ENTROPY: the frames' codes of that
+           quantizer packed at `bits per code` bits (MSB first, zero-padded to a byte), then the
+           block's CRC32. With FLAG_ENTROPY: payload length in bytes u32, the payload (the codes
+           rANS-coded under the model's entropy table for that quantizer, `sscodec.entropy`),
+           then a CRC32 of length and payload.
+
+Flags: FLAG_ENTROPY (1) the blocks are entropy coded, so reading needs the model's tables;
+FLAG_DENOISE (2) the encoder was asked to denoise (a decoder-side FiLM model conditions on it).
+Other flag bits are refused.
 
 Quantizer-major blocks make a lower bitrate a prefix: `truncate(data, n_q)` keeps the first n_q
 blocks and rewrites the header, no re-encoding. Every byte is covered by a CRC and every length
 is checked, so a corrupt, truncated or padded file raises `BitstreamError` and never decodes.
-Only numpy and zlib are needed.
+Only numpy, zlib and (for entropy-coded blocks) constriction are needed.
 """
 
 from __future__ import annotations
@@ -22,10 +29,16 @@ import zlib
 
 import numpy as np
 
+from sscodec import entropy
+
 MAGIC = b"SSCD"
 VERSION = 1
+FLAG_ENTROPY = 1  # blocks are rANS-coded under the model's entropy tables
+FLAG_DENOISE = 2  # the encoder was asked to denoise; a FiLM-at-decoder model needs it too
+_KNOWN_FLAGS = FLAG_ENTROPY | FLAG_DENOISE
 _HEADER = struct.Struct("<4sHH16sIHBBIQI")
 _CRC = struct.Struct("<I")
+_LENGTH = struct.Struct("<I")  # an entropy-coded block's payload bytes
 HEADER_SIZE = _HEADER.size + _CRC.size
 
 
@@ -57,8 +70,16 @@ class Header:
         return body + _CRC.pack(zlib.crc32(body))
 
     @property
+    def entropy_coded(self) -> bool:
+        return bool(self.flags & FLAG_ENTROPY)
+
+    @property
+    def denoise(self) -> bool:
+        return bool(self.flags & FLAG_DENOISE)
+
+    @property
     def block_size(self) -> int:
-        """Bytes of one quantizer's block, CRC included."""
+        """Bytes of one quantizer's bit-packed block (not entropy coded), CRC included."""
         return -(-self.num_frames * self.bits_per_code // 8) + _CRC.size
 
 
@@ -75,8 +96,30 @@ def unpack_bits(data: bytes, count: int, bits: int) -> np.ndarray:
     return (flat.astype(np.int64) << np.arange(bits - 1, -1, -1)).sum(axis=1).astype(np.int32)
 
 
-def write(codes: np.ndarray, header: Header) -> bytes:
-    """Codes [frames, n_q] (ints < 2**bits_per_code) -> .ssc bytes with `header`'s fields."""
+def _check_tables(tables: entropy.EntropyTables, header: Header) -> str | None:
+    """Why `tables` cannot code the stream of `header`, or None."""
+    if tables.codebook_size != 2 ** header.bits_per_code:
+        return (f"entropy tables of {tables.codebook_size} codes do not fit "
+                f"{header.bits_per_code}-bit codes")
+    if tables.num_quantizers < header.num_quantizers:
+        return (f"entropy tables cover {tables.num_quantizers} quantizers, the stream has "
+                f"{header.num_quantizers}")
+    return None
+
+
+def _entropy_block(codes: np.ndarray, tables: entropy.EntropyTables, q: int) -> bytes:
+    payload = entropy.encode_block(codes, tables, q)
+    if len(payload) >= 2 ** 32:
+        raise ValueError(f"quantizer {q}'s entropy-coded block exceeds 4 GiB")
+    block = _LENGTH.pack(len(payload)) + payload
+    return block + _CRC.pack(zlib.crc32(block))
+
+
+def write(codes: np.ndarray, header: Header,
+          tables: entropy.EntropyTables | None = None) -> bytes:
+    """Codes [frames, n_q] (ints < 2**bits_per_code) -> .ssc bytes with `header`'s fields.
+    With FLAG_ENTROPY in header.flags, block q is rANS-coded under `tables` row q (required);
+    otherwise `tables` is not used."""
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape != (header.num_frames, header.num_quantizers):
         raise ValueError(f"codes of shape {codes.shape} do not match the header "
@@ -85,7 +128,16 @@ def write(codes: np.ndarray, header: Header) -> bytes:
         raise ValueError(f"codes must lie in [0, {2 ** header.bits_per_code})")
     if len(header.model_hash) != 16:
         raise ValueError("model_hash must be 16 bytes")
+    if header.flags & ~_KNOWN_FLAGS:
+        raise ValueError(f"unknown .ssc flags {header.flags:#x}")
     out = [header.pack()]
+    if header.entropy_coded:
+        if tables is None:
+            raise ValueError("an entropy-coded stream (FLAG_ENTROPY) needs entropy tables")
+        if (why := _check_tables(tables, header)) is not None:
+            raise ValueError(why)
+        out += [_entropy_block(codes[:, q], tables, q) for q in range(header.num_quantizers)]
+        return b"".join(out)
     for q in range(header.num_quantizers):
         block = pack_bits(codes[:, q], header.bits_per_code)
         out += [block, _CRC.pack(zlib.crc32(block))]
@@ -109,44 +161,96 @@ def read_header(data: bytes) -> Header:
                     num_quantizers=fields[6], bits_per_code=fields[7], num_frames=fields[8],
                     original_length=fields[9], original_rate=fields[10], version=fields[1],
                     flags=fields[2])
-    if not 1 <= header.bits_per_code <= 16 or header.num_quantizers < 1 or header.flags:
+    if not 1 <= header.bits_per_code <= 16 or header.num_quantizers < 1:
         raise BitstreamError("unsupported .ssc header values")
+    if header.flags & ~_KNOWN_FLAGS:
+        raise BitstreamError(f"unsupported .ssc flags {header.flags:#x} (this reader knows "
+                             f"{_KNOWN_FLAGS:#x})")
     return header
 
 
-def read(data: bytes, model_hash: bytes | None = None) -> tuple[Header, np.ndarray]:
-    """.ssc bytes -> (header, codes [frames, n_q]); raises BitstreamError for any damage, and
-    for a stream written by another model when `model_hash` is given."""
+def _payloads(data: bytes, header: Header) -> list[slice]:
+    """Where each quantizer's payload lies in `data`, after checking every length and CRC."""
+    if not header.entropy_coded:
+        expected = HEADER_SIZE + header.num_quantizers * header.block_size
+        if len(data) != expected:
+            what = "truncated" if len(data) < expected else "has trailing bytes"
+            raise BitstreamError(f".ssc stream {what}: {len(data)} bytes, expected {expected}")
+    spans, offset = [], HEADER_SIZE
+    for q in range(header.num_quantizers):
+        if header.entropy_coded:
+            if offset + _LENGTH.size > len(data):
+                raise BitstreamError(f".ssc stream truncated in quantizer {q}'s block length")
+            start = offset + _LENGTH.size
+            end = start + _LENGTH.unpack_from(data, offset)[0]
+        else:
+            start, end = offset, offset + header.block_size - _CRC.size
+        if end + _CRC.size > len(data):
+            raise BitstreamError(f".ssc stream truncated in quantizer {q}'s block")
+        if zlib.crc32(data[offset: end]) != _CRC.unpack_from(data, end)[0]:
+            raise BitstreamError(f"corrupt .ssc stream: quantizer {q} fails its CRC")
+        spans.append(slice(start, end))
+        offset = end + _CRC.size
+    if offset != len(data):
+        raise BitstreamError(f".ssc stream has {len(data) - offset} trailing bytes")
+    return spans
+
+
+def _decode_entropy(data: bytes, header: Header, spans: list[slice],
+                    tables: entropy.EntropyTables | None) -> np.ndarray:
+    if tables is None:
+        raise BitstreamError("this .ssc stream is entropy coded; the model bundle has no "
+                             "entropy tables")
+    if (why := _check_tables(tables, header)) is not None:
+        raise BitstreamError(why)
+    columns = []
+    for q, span in enumerate(spans):
+        try:
+            columns.append(entropy.decode_block(data[span], tables, q, header.num_frames))
+        except ValueError as e:
+            raise BitstreamError(f"corrupt .ssc stream: quantizer {q}: {e}") from None
+    return np.stack(columns, axis=1)
+
+
+def read(data: bytes, model_hash: bytes | None = None,
+         tables: entropy.EntropyTables | None = None) -> tuple[Header, np.ndarray]:
+    """.ssc bytes -> (header, codes [frames, n_q]); raises BitstreamError for any damage, for a
+    stream written by another model when `model_hash` is given, and for an entropy-coded
+    stream without (fitting) `tables`."""
     header = read_header(data)
     if model_hash is not None and header.model_hash != model_hash:
         raise BitstreamError("this .ssc stream was written by another model "
                              f"({header.model_hash.hex()[:12]}, not {model_hash.hex()[:12]})")
-    expected = HEADER_SIZE + header.num_quantizers * header.block_size
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise BitstreamError(f".ssc stream {what}: {len(data)} bytes, expected {expected}")
+    spans = _payloads(data, header)
+    if header.entropy_coded:
+        return header, _decode_entropy(data, header, spans, tables)
     codes = np.empty((header.num_frames, header.num_quantizers), np.int32)
-    offset, payload = HEADER_SIZE, header.block_size - _CRC.size
-    for q in range(header.num_quantizers):
-        block = data[offset: offset + payload]
-        (crc,) = _CRC.unpack_from(data, offset + payload)
-        if zlib.crc32(block) != crc:
-            raise BitstreamError(f"corrupt .ssc stream: quantizer {q} fails its CRC")
-        codes[:, q] = unpack_bits(block, header.num_frames, header.bits_per_code)
-        offset += header.block_size
+    for q, span in enumerate(spans):
+        codes[:, q] = unpack_bits(data[span], header.num_frames, header.bits_per_code)
     return header, codes
 
 
 def truncate(data: bytes, num_quantizers: int) -> bytes:
     """The same stream at the first `num_quantizers` quantizers (a lower bitrate), unchanged
-    otherwise; the kept blocks are checked first."""
-    header, _ = read(data)
+    otherwise; every block's length and CRC is checked first (entropy-coded blocks are not
+    decoded, so no tables are needed)."""
+    header = read_header(data)
+    spans = _payloads(data, header)
     if not 1 <= num_quantizers <= header.num_quantizers:
         raise ValueError(f"n_q={num_quantizers} outside 1..{header.num_quantizers}")
     kept = dataclasses.replace(header, num_quantizers=num_quantizers)
-    return kept.pack() + data[HEADER_SIZE: HEADER_SIZE + num_quantizers * header.block_size]
+    return kept.pack() + data[HEADER_SIZE: spans[num_quantizers - 1].stop + _CRC.size]
 
 
 def bits_per_second(header: Header) -> float:
-    """The payload bitrate: frames/s x n_q x bits per code."""
+    """The nominal bitrate of bit-packed codes: frames/s x n_q x bits per code (no header,
+    CRCs or entropy coding; see actual_bits_per_second)."""
     return header.sample_rate / header.frame_size * header.num_quantizers * header.bits_per_code
+
+
+def actual_bits_per_second(num_bytes: int, header: Header) -> float:
+    """The real bitrate of a whole stream of `num_bytes` (header and CRCs included) over the
+    audio it codes, num_frames x frame_size / sample_rate seconds; ValueError without frames."""
+    if header.num_frames == 0:
+        raise ValueError("a stream of no frames has no bitrate")
+    return num_bytes * 8 * header.sample_rate / (header.num_frames * header.frame_size)

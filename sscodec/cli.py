@@ -3,9 +3,9 @@
   sscodec train --config experiments/tiny.py --workdir runs/tiny [--config.KEY=VALUE ...]
                 [--resume RUN_OR_CHECKPOINT] [--init_from RUN_OR_CHECKPOINT]
   sscodec compile --config experiments/soundstream_24khz.py --topology v5e:16x16 [--json]
-  sscodec export --workdir runs/tiny [--step N] --out bundles/tiny
-  sscodec compress IN.wav OUT.ssc --model bundles/tiny [--kbps 1.8]     (paths may be -)
-  sscodec decompress IN.ssc OUT.wav --model bundles/tiny
+  sscodec export --workdir runs/tiny [--step N] --out bundles/tiny [--entropy-data SPEC]
+  sscodec compress IN.wav OUT.ssc --model bundles/tiny [--kbps 1.8] [--raw] [--denoise]
+  sscodec decompress IN.ssc OUT.wav --model bundles/tiny     (paths may be - for stdin/stdout)
   sscodec info  --config experiments/soundstream_24khz.py [--json] [--config.KEY=VALUE ...]
   sscodec data index DIR --out MANIFEST.jsonl [--deep] [--workers N]
   sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--workdir", required=True, help="the training run's folder")
     export.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
     export.add_argument("--out", required=True, help="bundle folder to write")
+    export.add_argument("--entropy-data", default="",
+                        help="data spec to estimate the entropy tables on (default: the run's "
+                             "training data)")
+    export.add_argument("--entropy-seconds", type=float, default=120.0,
+                        help="seconds of audio for the entropy tables")
+    export.add_argument("--no-entropy", action="store_true", help="write no entropy tables")
     for name, what in (("compress", "audio file -> .ssc stream"),
                        ("decompress", ".ssc stream -> WAV at the original rate and length")):
         p = sub.add_parser(name, help=what)
@@ -77,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
         if name == "compress":
             p.add_argument("--kbps", type=float, default=None,
                            help="bitrate (default: all quantizers); see the bundle's bitrates")
+            p.add_argument("--raw", action="store_true",
+                           help="bit-pack the codes even if the bundle has entropy tables")
+            p.add_argument("--denoise", action="store_true",
+                           help="remove noise (models trained with model.film only)")
 
     data = sub.add_parser("data", help="index, inspect and prepare training data")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -105,22 +115,28 @@ def _parser() -> argparse.ArgumentParser:
 def _codec_command(args: argparse.Namespace) -> int:
     if args.command == "export":
         from sscodec.export import export_bundle
-        manifest = export_bundle(args.workdir, args.out, args.step)
+        manifest = export_bundle(args.workdir, args.out, args.step,
+                                 None if args.no_entropy else args.entropy_data,
+                                 args.entropy_seconds)
         print(f"{args.out}: step {manifest['step']}, {manifest['num_quantizers']} quantizers x "
               f"{manifest['bits_per_code']} bits at {manifest['sample_rate']} Hz, "
+              f"{'with' if manifest['entropy_tables'] else 'no'} entropy tables, "
               f"sha256 {manifest['sha256'][:12]}")
         return 0
     from sscodec import codec_io
-    from sscodec.bitstream import bits_per_second
+    from sscodec.bitstream import actual_bits_per_second, bits_per_second
     from sscodec.codec import Codec
     codec = Codec.load(args.model)
     if args.command == "compress":
-        header = codec_io.compress(codec, args.input, args.output, args.kbps)
+        header, size = codec_io.compress(codec, args.input, args.output, args.kbps,
+                                         entropy=not args.raw, denoise=args.denoise)
     else:
-        header = codec_io.decompress(codec, args.input, args.output)
+        header, size = codec_io.decompress(codec, args.input, args.output)
     seconds = header.num_frames * header.frame_size / header.sample_rate
-    print(f"{args.command}ed {seconds:.2f} s at {header.num_quantizers} quantizers "
-          f"({bits_per_second(header) / 1000:g} kbps)", file=sys.stderr)
+    actual = actual_bits_per_second(size, header) / 1000 if header.num_frames else 0.0
+    print(f"{args.command}ed {seconds:.2f} s at {header.num_quantizers} quantizers: "
+          f"{bits_per_second(header) / 1000:g} kbps of codes, {actual:.3g} kbps as stored"
+          f"{' (entropy coded)' if header.entropy_coded else ''}", file=sys.stderr)
     return 0
 
 

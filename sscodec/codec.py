@@ -1,10 +1,14 @@
-"""`Codec`: load an exported bundle and encode / decode audio. Needs jax, numpy and safetensors
-(soxr only to resample); no flax, optax, orbax, grain or tfds, and no sscodec model code: the
-encoder and decoder run from the bundle's serialized StableHLO.
+"""`Codec`: load an exported bundle and encode / decode audio, offline or streaming. Needs jax,
+numpy and safetensors (soxr to resample, constriction for entropy-coded streams); no
+flax, optax, orbax, grain or tfds, and no sscodec model code: the encoder and decoder run from
+the bundle's serialized StableHLO.
 
   codec = Codec.load("bundle/")
   codes = codec.encode(audio, sample_rate, kbps=6)   # int32 [frames, n_q]
   audio = codec.decode(codes)                        # float32 at codec.sample_rate
+  encoder, decoder = codec.stream_encoder(kbps=6), codec.stream_decoder()
+  for chunk in chunks:                               # any sizes; codes equal offline's
+      play(decoder.push(encoder.push(chunk)))
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
+OFFLINE_FRAMES = 1500  # 20 s at 75 Hz: longer inputs are coded in blocks (bounded memory, progress)
+BLOCK_FRAMES = 64  # the largest chunk one streaming call takes
+_FUNCTIONS = ("encode", "decode", "encode_stream", "decode_stream")
 
 
 class BundleError(ValueError):
@@ -39,18 +46,27 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 
 class Codec:
-    """An exported SoundStream: offline encode and decode of mono audio."""
+    """An exported SoundStream: encode and decode of mono audio, offline and streaming."""
 
-    def __init__(self, manifest: dict, weights: dict, encode_fn, decode_fn):
+    def __init__(self, manifest: dict, weights: dict, functions: dict, entropy_tables=None):
         self.manifest = manifest
         self.sample_rate = int(manifest["sample_rate"])
         self.frame_size = int(manifest["frame_size"])
         self.num_quantizers = int(manifest["num_quantizers"])
         self.bits_per_code = int(manifest["bits_per_code"])
+        self.film = manifest.get("film", "none")
         self.model_hash = bytes.fromhex(manifest["sha256"])[:16]
-        self._weights = weights
-        self._encode = jax.jit(encode_fn)
-        self._decode = jax.jit(decode_fn)
+        self.entropy_tables = entropy_tables  # sscodec.entropy.EntropyTables or None
+        self._weights = jax.device_put(weights)  # once, not on every call
+        self._encode = jax.jit(functions["encode"].call)
+        self._decode = jax.jit(functions["decode"].call)
+        self._encode_step = jax.jit(functions["encode_stream"].call)
+        self._decode_step = jax.jit(functions["decode_stream"].call)
+        # Committed to the device like the states the steps return: an uncommitted first state
+        # would compile every step function twice.
+        self._initial_states = {
+            name: jax.device_put(_zero_state(functions[f"{name}_stream"]), jax.devices()[0])
+            for name in ("encode", "decode")}
 
     @classmethod
     def load(cls, path: str) -> "Codec":
@@ -59,17 +75,22 @@ class Codec:
                 manifest = json.load(f)
             if manifest.get("format_version") != BUNDLE_FORMAT:
                 raise BundleError(f"{path}: bundle format {manifest.get('format_version')} is "
-                                  f"not supported (this reader: {BUNDLE_FORMAT})")
+                                  f"not supported (this reader: {BUNDLE_FORMAT}); export the run "
+                                  "again with this version of sscodec")
             weights = _unflatten(load_file(os.path.join(path, "params.safetensors")))
-            with open(os.path.join(path, "encode.jax"), "rb") as f:
-                encode = jax.export.deserialize(bytearray(f.read()))
-            with open(os.path.join(path, "decode.jax"), "rb") as f:
-                decode = jax.export.deserialize(bytearray(f.read()))
+            functions = {}
+            for name in _FUNCTIONS:
+                with open(os.path.join(path, f"{name}.jax"), "rb") as f:
+                    functions[name] = jax.export.deserialize(bytearray(f.read()))
+            tables = None
+            if manifest.get("entropy_tables"):
+                from sscodec.entropy import load_tables
+                tables = load_tables(os.path.join(path, manifest["entropy_tables"]))
         except (OSError, KeyError, ValueError) as e:
             if isinstance(e, BundleError):
                 raise
             raise BundleError(f"cannot load codec bundle {path!r}: {type(e).__name__}: {e}") from None
-        return cls(manifest, weights, encode.call, decode.call)
+        return cls(manifest, weights, functions, tables)
 
     # ------------------------------------------------------------------ bitrates
 
@@ -105,25 +126,152 @@ class Codec:
             x = soxr.resample(x, sample_rate, self.sample_rate).astype(np.float32)
         return x
 
-    def encode(self, audio: np.ndarray, sample_rate: int, kbps: float | None = None) -> np.ndarray:
-        """Audio [T] or [T, C] at `sample_rate` -> int32 codes [frames, n_q]; the input is
-        padded to whole frames (decode returns frames x frame_size samples)."""
-        n_q = self.num_quantizers_for(kbps)
-        x = self._prepare(audio, sample_rate)
-        frames = max(1, -(-len(x) // self.frame_size))
-        x = np.pad(x, (0, frames * self.frame_size - len(x)))
-        codes = self._encode(self._weights, x[None])
-        return np.asarray(codes)[0, :, :n_q].astype(np.int32)
-
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        """Codes [frames, n_q] (any n_q up to N_q) -> float32 audio [frames * frame_size]."""
-        codes = np.asarray(codes, np.int32)
+    def _check_codes(self, codes: np.ndarray) -> np.ndarray:
+        codes = np.asarray(codes)
         if codes.ndim != 2 or not 1 <= codes.shape[1] <= self.num_quantizers:
             raise ValueError(f"codes must be [frames, n_q] with n_q <= {self.num_quantizers}, "
                              f"got {codes.shape}")
         if codes.size and (codes.min() < 0 or codes.max() >= 2 ** self.bits_per_code):
             raise ValueError(f"codes must lie in [0, {2 ** self.bits_per_code})")
+        return codes.astype(np.int32)
+
+    def _denoise(self, denoise: bool) -> np.ndarray:
+        if denoise and self.film == "none":
+            raise ValueError("this model was not trained to denoise (model.film is 'none')")
+        return np.int32(bool(denoise))
+
+    def encode(self, audio: np.ndarray, sample_rate: int, kbps: float | None = None,
+               denoise: bool = False, progress: bool = False) -> np.ndarray:
+        """Audio [T] or [T, C] at `sample_rate` -> int32 codes [frames, n_q]; the input is
+        padded to whole frames (decode returns frames x frame_size samples). `denoise` asks a
+        denoising model (model.film) to remove noise. Inputs over OFFLINE_FRAMES are coded
+        block by block (same codes, bounded memory), with a progress bar if `progress`."""
+        n_q = self.num_quantizers_for(kbps)
+        x = self._prepare(audio, sample_rate)
+        frames = max(1, -(-len(x) // self.frame_size))
+        x = np.pad(x, (0, frames * self.frame_size - len(x)))
+        if frames > OFFLINE_FRAMES:
+            encoder = StreamEncoder(self, n_q, denoise)
+            step = BLOCK_FRAMES * self.frame_size
+            blocks = range(0, len(x), step)
+            if progress:
+                blocks = _progress(blocks, frames / self.frame_rate, step / self.sample_rate, "encode")
+            return np.concatenate([encoder.push(x[i: i + step]) for i in blocks])
+        codes = self._encode(self._weights, x[None], self._denoise(denoise))
+        return np.asarray(codes)[0, :, :n_q].astype(np.int32)
+
+    def decode(self, codes: np.ndarray, denoise: bool = False,
+               progress: bool = False) -> np.ndarray:
+        """Codes [frames, n_q] (any n_q up to N_q) -> float32 audio [frames * frame_size]."""
+        codes = self._check_codes(codes)
+        if len(codes) > OFFLINE_FRAMES:
+            decoder = StreamDecoder(self, denoise)
+            blocks = range(0, len(codes), BLOCK_FRAMES)
+            if progress:
+                blocks = _progress(blocks, len(codes) / self.frame_rate,
+                                   BLOCK_FRAMES / self.frame_rate, "decode")
+            return np.concatenate([decoder.push(codes[i: i + BLOCK_FRAMES]) for i in blocks])
         full = np.zeros((codes.shape[0], self.num_quantizers), np.int32)
         full[:, : codes.shape[1]] = codes
-        audio = self._decode(self._weights, full[None], np.int32(codes.shape[1]))
+        audio = self._decode(self._weights, full[None], np.int32(codes.shape[1]),
+                             self._denoise(denoise))
         return np.asarray(audio, np.float32)[0]
+
+    # ------------------------------------------------------------------ streaming
+
+    def stream_encoder(self, kbps: float | None = None, denoise: bool = False) -> "StreamEncoder":
+        """A streaming encoder of audio at `sample_rate`: push chunks of any size, get the codes
+        of every frame completed so far (one frame of latency); equal to `encode`'s codes."""
+        return StreamEncoder(self, self.num_quantizers_for(kbps), denoise)
+
+    def stream_decoder(self, denoise: bool = False) -> "StreamDecoder":
+        """A streaming decoder: push codes [k, n_q], get k * frame_size samples at once."""
+        return StreamDecoder(self, denoise)
+
+
+def _zero_state(exported) -> dict:
+    """The zero stream state of an exported step function (its second argument)."""
+    args = exported.in_tree.children()[0].children()
+    start = args[0].num_leaves
+    avals = exported.in_avals[start: start + args[1].num_leaves]
+    return jax.tree.unflatten(args[1], [np.zeros(a.shape, a.dtype) for a in avals])
+
+
+def _progress(blocks, seconds: float, seconds_per_block: float, what: str):
+    from tqdm import tqdm
+    # disable=None: a bar on a terminal only, never in pipes or logs
+    with tqdm(total=round(seconds, 1), unit="s", desc=what, leave=False, disable=None) as bar:
+        for i in blocks:
+            yield i
+            bar.update(min(seconds_per_block, bar.total - bar.n))
+
+
+def _pieces(frames: int) -> list[int]:
+    """Splits a run of frames into calls of power-of-two sizes up to BLOCK_FRAMES, so a stream
+    of any chunking compiles at most log2(BLOCK_FRAMES) + 1 shapes."""
+    out = []
+    while frames:
+        out.append(min(BLOCK_FRAMES, 1 << (frames.bit_length() - 1)))
+        frames -= out[-1]
+    return out
+
+
+class StreamEncoder:
+    """Audio chunks at the model rate -> codes of the frames they complete."""
+
+    def __init__(self, codec: Codec, num_quantizers: int, denoise: bool = False):
+        self.codec, self.num_quantizers = codec, num_quantizers
+        self._denoise = codec._denoise(denoise)
+        self._state = codec._initial_states["encode"]
+        self._pending = np.zeros(0, np.float32)
+
+    def push(self, audio: np.ndarray) -> np.ndarray:
+        """Mono float audio [T] at codec.sample_rate -> int32 codes [k, n_q] (k may be 0)."""
+        audio = np.asarray(audio, np.float32)
+        if audio.ndim != 1:
+            raise ValueError(f"stream chunks are mono [T], got shape {audio.shape}")
+        self._pending = np.concatenate([self._pending, audio])
+        m = self.codec.frame_size
+        out, start = [], 0
+        for k in _pieces(len(self._pending) // m):
+            chunk = self._pending[start: start + k * m]
+            codes, self._state = self.codec._encode_step(self.codec._weights, self._state,
+                                                         chunk[None], self._denoise)
+            out.append(np.asarray(codes)[0, :, : self.num_quantizers])
+            start += k * m
+        self._pending = self._pending[start:]
+        if not out:
+            return np.zeros((0, self.num_quantizers), np.int32)
+        return np.concatenate(out).astype(np.int32)
+
+    def flush(self) -> np.ndarray:
+        """Pads the last partial frame with zeros (as offline encoding does) and codes it."""
+        if not len(self._pending):
+            return np.zeros((0, self.num_quantizers), np.int32)
+        return self.push(np.zeros(self.codec.frame_size - len(self._pending), np.float32))
+
+
+class StreamDecoder:
+    """Codes -> audio, frame_size samples per frame, as soon as the frame arrives."""
+
+    def __init__(self, codec: Codec, denoise: bool = False):
+        self.codec = codec
+        self._denoise = codec._denoise(denoise)
+        self._state = codec._initial_states["decode"]
+
+    def push(self, codes: np.ndarray) -> np.ndarray:
+        """int codes [k, n_q] -> float32 audio [k * frame_size]."""
+        codes = np.asarray(codes)
+        if codes.ndim == 2 and len(codes) == 0:
+            return np.zeros(0, np.float32)
+        codes = self.codec._check_codes(codes)
+        full = np.zeros((len(codes), self.codec.num_quantizers), np.int32)
+        full[:, : codes.shape[1]] = codes
+        out, start = [], 0
+        for k in _pieces(len(codes)):
+            audio, self._state = self.codec._decode_step(
+                self.codec._weights, self._state, full[None, start: start + k],
+                np.int32(codes.shape[1]), self._denoise)
+            out.append(np.asarray(audio, np.float32)[0])
+            start += k
+        return np.concatenate(out)

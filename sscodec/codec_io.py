@@ -32,27 +32,36 @@ def _write_bytes(path: str, data: bytes) -> None:
             f.write(data)
 
 
-def compress(codec: Codec, in_path: str, out_path: str, kbps: float | None = None) -> bitstream.Header:
-    """Encodes an audio file into an .ssc stream; returns the stream's header."""
+def compress(codec: Codec, in_path: str, out_path: str, kbps: float | None = None,
+             entropy: bool = True, denoise: bool = False) -> tuple[bitstream.Header, int]:
+    """Encodes an audio file into an .ssc stream, entropy coded when `entropy` and the bundle
+    has tables; returns the stream's header and size in bytes."""
     try:
         audio, rate = sf.read(io.BytesIO(_read_bytes(in_path)), dtype="float32", always_2d=True)
     except sf.LibsndfileError as e:
         raise ValueError(f"cannot read audio from {in_path}: {e}") from None
     if not np.isfinite(audio).all():
         raise ValueError(f"{in_path} holds non-finite samples")
-    codes = codec.encode(audio, rate, kbps)
+    codes = codec.encode(audio, rate, kbps, denoise=denoise, progress=True)
+    tables = codec.entropy_tables if entropy else None
+    flags = ((bitstream.FLAG_ENTROPY if tables is not None else 0)
+             | (bitstream.FLAG_DENOISE if denoise else 0))
     header = bitstream.Header(
         model_hash=codec.model_hash, sample_rate=codec.sample_rate, frame_size=codec.frame_size,
         num_quantizers=codes.shape[1], bits_per_code=codec.bits_per_code,
-        num_frames=codes.shape[0], original_length=len(audio), original_rate=rate)
-    _write_bytes(out_path, bitstream.write(codes, header))
-    return header
+        num_frames=codes.shape[0], original_length=len(audio), original_rate=rate, flags=flags)
+    data = bitstream.write(codes, header, tables)
+    _write_bytes(out_path, data)
+    return header, len(data)
 
 
-def decompress(codec: Codec, in_path: str, out_path: str) -> bitstream.Header:
-    """Decodes an .ssc stream into a WAV at its original rate and length."""
-    header, codes = bitstream.read(_read_bytes(in_path), model_hash=codec.model_hash)
-    audio = codec.decode(codes)
+def decompress(codec: Codec, in_path: str, out_path: str) -> tuple[bitstream.Header, int]:
+    """Decodes an .ssc stream into a WAV at its original rate and length; returns the stream's
+    header and size in bytes."""
+    data = _read_bytes(in_path)
+    header, codes = bitstream.read(data, model_hash=codec.model_hash, tables=codec.entropy_tables)
+    # The denoise flag matters to a model whose FiLM sits at the decoder.
+    audio = codec.decode(codes, denoise=header.denoise and codec.film == "decoder", progress=True)
     if header.original_rate != codec.sample_rate:
         import soxr
         audio = soxr.resample(audio, codec.sample_rate, header.original_rate).astype(np.float32)
@@ -61,4 +70,4 @@ def decompress(codec: Codec, in_path: str, out_path: str) -> bitstream.Header:
     sf.write(out, np.clip(audio[: header.original_length], -1.0, 1.0), header.original_rate,
              format="WAV", subtype="PCM_16")
     _write_bytes(out_path, out.getvalue())
-    return header
+    return header, len(data)

@@ -5,6 +5,8 @@
   manifest.json        format version, content hash, sample rate, frame size, quantizers, bits
   encode.jax / decode.jax   the encoder and decoder serialized by `jax.export` (StableHLO) with a
                        symbolic number of frames, so a bundle runs without sscodec's model code
+  encode_stream.jax / decode_stream.jax   the same on one chunk, carrying the causal convs' state
+  entropy.safetensors  per-quantizer code counts on training data: static rANS tables (optional)
 
 This module is training-side (it reads Orbax checkpoints); loading a bundle is sscodec.codec's job
 and needs only jax, numpy and safetensors.
@@ -24,10 +26,12 @@ from safetensors.numpy import save_file
 
 from sscodec.checkpoint import Checkpointer, locate
 from sscodec.config import bits_per_code, config_from_dict, samples_per_frame
-from sscodec.nn.soundstream import SoundStream
+from sscodec.nn.rvq import SQNORM
+from sscodec.nn.soundstream import SoundStream, build_generator
 from sscodec.train.state import abstract_state, build_models
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: streaming functions, denoise inputs, entropy tables
+ENTROPY_FILE = "entropy.safetensors"
 SEP = "/"
 
 
@@ -41,36 +45,87 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+def _variables(weights: dict, stream: dict | None = None) -> dict:
+    variables = {"params": weights["params"], "quantizer": weights["quantizer"]}
+    return variables if stream is None else {**variables, "stream": stream}
+
+
+def _embed_codes(weights: dict, codes: jax.Array, n_q: jax.Array) -> jax.Array:
+    """Codes [1, frames, N_q] -> the sum of the first n_q quantizers' entries (later columns are
+    ignored, so one exported function serves every bitrate)."""
+    codebook = weights["quantizer"]["quantizer"]["codebook"]  # [N_q, N, D]
+    depth = jnp.arange(codebook.shape[0])
+    entries = jax.vmap(lambda cb, c: cb[c], in_axes=(0, -1), out_axes=0)(codebook, codes)
+    return jnp.sum(jnp.where((depth < n_q)[:, None, None, None], entries, 0.0), axis=0)
+
+
 def codec_functions(generator: SoundStream):
-    """(encode, decode) as pure functions of (weights, input) for jax.export.
+    """(encode, decode) as pure functions of (weights, inputs) for jax.export.
 
-    encode(weights, audio [1, frames * M]) -> codes [1, frames, N_q] (all quantizers: the first n
-    codes do not depend on the later quantizers). decode(weights, codes [1, frames, N_q], n_q)
-    sums the first n_q quantizers' entries (later columns are ignored) and synthesizes audio.
+    encode(weights, audio [1, frames * M], denoise) -> codes [1, frames, N_q] (all quantizers:
+    the first n codes do not depend on the later quantizers). decode(weights, codes [1, frames,
+    N_q], n_q, denoise) -> audio [1, frames * M]. `denoise` (int32 0/1) drives the FiLM layer of
+    a denoising model and is ignored by others.
     """
-    def variables(weights):
-        return {"params": weights["params"], "quantizer": weights["quantizer"]}
+    def encode(weights, audio, denoise):
+        return generator.apply(_variables(weights), audio, None, denoise[None],
+                               method=SoundStream.encode)
 
-    def encode(weights, audio):
-        return generator.apply(variables(weights), audio, method=SoundStream.encode)
-
-    def decode(weights, codes, n_q):
-        codebook = weights["quantizer"]["quantizer"]["codebook"]  # [N_q, N, D]
-        depth = jnp.arange(codebook.shape[0])
-        entries = jax.vmap(lambda cb, c: cb[c], in_axes=(0, -1), out_axes=0)(codebook, codes)
-        emb = jnp.sum(jnp.where((depth < n_q)[:, None, None, None], entries, 0.0), axis=0)
-        return generator.apply(variables(weights), emb, method=SoundStream.synthesize)
+    def decode(weights, codes, n_q, denoise):
+        return generator.apply(_variables(weights), _embed_codes(weights, codes, n_q),
+                               denoise[None], method=SoundStream.synthesize)
 
     return encode, decode
 
 
-def export_bundle(workdir: str, out: str, step: int | None = None) -> dict:
-    """Writes the bundle of `workdir`'s checkpoint `step` (default: latest) to `out`."""
+def stream_functions(streamer: SoundStream):
+    """(encode_step, decode_step): encode / decode of one chunk of whole frames that carry the
+    causal convolutions' context in `state` (see nn.conv.causal_context).
+
+    encode_step(weights, state, audio [1, k * M], denoise) -> (codes [1, k, N_q], state)
+    decode_step(weights, state, codes [1, k, N_q], n_q, denoise) -> (audio [1, k * M], state)
+    """
+    def encode_step(weights, state, audio, denoise):
+        codes, new = streamer.apply(_variables(weights, state), audio, None, denoise[None],
+                                    method=SoundStream.encode, mutable=["stream"])
+        return codes, new["stream"]
+
+    def decode_step(weights, state, codes, n_q, denoise):
+        audio, new = streamer.apply(_variables(weights, state), _embed_codes(weights, codes, n_q),
+                                    denoise[None], method=SoundStream.synthesize,
+                                    mutable=["stream"])
+        return audio, new["stream"]
+
+    return encode_step, decode_step
+
+
+def initial_stream_states(streamer: SoundStream, weights_spec: dict, frame_size: int,
+                          num_quantizers: int) -> tuple[dict, dict]:
+    """Shapes of the (encoder, decoder) stream states: what a first call creates."""
+    scalar = jax.ShapeDtypeStruct((), jnp.int32)
+    audio = jax.ShapeDtypeStruct((1, frame_size), jnp.float32)
+    codes = jax.ShapeDtypeStruct((1, 1, num_quantizers), jnp.int32)
+
+    def first(method, *args):
+        def run(weights, *args):
+            return streamer.apply(_variables(weights), *args, method=method, mutable=["stream"])
+        return jax.eval_shape(run, weights_spec, *args)[1]["stream"]
+
+    enc = first(lambda m, a, d: m.encode(a, None, d[None]), audio, scalar)
+    dec = first(lambda m, c, d: m.synthesize(m.quantizer.decode(c), d[None]), codes, scalar)
+    return enc, dec
+
+
+def export_bundle(workdir: str, out: str, step: int | None = None,
+                  entropy_data: str | None = "", entropy_seconds: float = 120.0) -> dict:
+    """Writes the bundle of `workdir`'s checkpoint `step` (default: latest) to `out`.
+
+    Entropy tables are estimated from `entropy_seconds` of `entropy_data` (a data spec; "" means
+    the run's training data, None skips the tables).
+    """
     with open(os.path.join(workdir, "config.json")) as f:
         config = config_from_dict(json.load(f))
-    config.train.compute_dtype = "float32"
-    if config.discriminator.grouped_conv == "auto":
-        config.discriminator.grouped_conv = "patches"
+    config = inference_config(config)
     models = build_models(config)
     abstract = abstract_state(models, config)
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -85,36 +140,75 @@ def export_bundle(workdir: str, out: str, step: int | None = None) -> dict:
         source.close()
     weights = {"params": weights["gen_params"], "quantizer": weights["quantizer"]}
     weights = jax.tree.map(np.asarray, weights)  # parameters are float32 whatever compute_dtype
+    counts = None
+    if entropy_data is not None:
+        from sscodec.code_statistics import count_training_codes
+        counts = count_training_codes(config, models.generator, weights,
+                                      entropy_data or None, entropy_seconds)
+    return write_bundle(config, weights, out, saved_step, counts)
 
+
+def inference_config(config):
+    """The run's config as the bundle records it: float32 compute, no rematerialization."""
+    config = config_from_dict(config.to_dict())
+    config.train.compute_dtype = "float32"
+    config.model.remat = False
+    if config.discriminator.grouped_conv == "auto":
+        config.discriminator.grouped_conv = "patches"
+    return config
+
+
+def write_bundle(config, weights: dict, out: str, step: int | None = None,
+                 code_counts: np.ndarray | None = None) -> dict:
+    """Serializes generator `weights` ({"params", "quantizer"} of `config`'s model) as a bundle
+    at `out` (replaced atomically); `code_counts` [N_q, N] become its entropy tables."""
     frame = samples_per_frame(config)
-    encode, decode = codec_functions(models.generator)
+    num_q = config.quantizer.num_quantizers
+    rvq = dict(weights["quantizer"]["quantizer"])
+    rvq[SQNORM] = np.sum(np.square(rvq["codebook"], dtype=np.float32), axis=-1)
+    weights = {"params": weights["params"], "quantizer": {**weights["quantizer"], "quantizer": rvq}}
+    encode, decode = codec_functions(build_generator(config))
+    streamer = build_generator(config, streaming=True)
+    encode_step, decode_step = stream_functions(streamer)
     spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), weights)
+    enc_state, dec_state = initial_stream_states(streamer, spec, frame, num_q)
     frames, = jax.export.symbolic_shape("f")
-    enc = jax.export.export(jax.jit(encode))(
-        spec, jax.ShapeDtypeStruct((1, frames * frame), jnp.float32))
-    dec = jax.export.export(jax.jit(decode))(
-        spec, jax.ShapeDtypeStruct((1, frames, config.quantizer.num_quantizers), jnp.int32),
-        jax.ShapeDtypeStruct((), jnp.int32))
+    audio = jax.ShapeDtypeStruct((1, frames * frame), jnp.float32)
+    codes = jax.ShapeDtypeStruct((1, frames, num_q), jnp.int32)
+    scalar = jax.ShapeDtypeStruct((), jnp.int32)
+    exported = {
+        "encode.jax": jax.export.export(jax.jit(encode))(spec, audio, scalar),
+        "decode.jax": jax.export.export(jax.jit(decode))(spec, codes, scalar, scalar),
+        "encode_stream.jax": jax.export.export(jax.jit(encode_step))(
+            spec, enc_state, audio, scalar),
+        "decode_stream.jax": jax.export.export(jax.jit(decode_step))(
+            spec, dec_state, codes, scalar, scalar),
+    }
 
     tmp = f"{out}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
+    hashed = ["params.safetensors", "config.json"]
     save_file(flatten(weights), os.path.join(tmp, "params.safetensors"))
     with open(os.path.join(tmp, "config.json"), "w") as f:
         json.dump(config.to_dict(), f, indent=2, default=list)
-    for name, exported in (("encode.jax", enc), ("decode.jax", dec)):
+    if code_counts is not None:
+        from sscodec.entropy import EntropyTables, save_tables
+        save_tables(EntropyTables.from_counts(code_counts), os.path.join(tmp, ENTROPY_FILE))
+        hashed.append(ENTROPY_FILE)
+    for name, function in exported.items():
         with open(os.path.join(tmp, name), "wb") as f:
-            f.write(exported.serialize())
+            f.write(function.serialize())
     digest = hashlib.sha256()
-    for name in ("params.safetensors", "config.json"):
+    for name in hashed:
         with open(os.path.join(tmp, name), "rb") as f:
             digest.update(f.read())
     manifest = {"format_version": FORMAT_VERSION, "sha256": digest.hexdigest(),
                 "sample_rate": config.sample_rate, "frame_size": frame,
-                "num_quantizers": config.quantizer.num_quantizers,
-                "codebook_size": config.quantizer.codebook_size,
-                "bits_per_code": bits_per_code(config), "step": saved_step,
-                "film": config.model.film}
+                "num_quantizers": num_q, "codebook_size": config.quantizer.codebook_size,
+                "bits_per_code": bits_per_code(config), "step": step,
+                "film": config.model.film,
+                "entropy_tables": ENTROPY_FILE if code_counts is not None else None}
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
     shutil.rmtree(out, ignore_errors=True)

@@ -10,7 +10,11 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+import subprocess  # noqa: E402
+
 import pytest  # noqa: E402
+
+TINY = os.path.join(ROOT, "experiments", "tiny.py")
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +27,31 @@ def tiny_config():
 def paper_config():
     from sscodec.config import load_config
     return load_config(os.path.join(ROOT, "experiments", "soundstream_24khz.py"))
+
+
+def sscodec(*args, check=True, stdin=None):
+    result = subprocess.run([sys.executable, "-m", "sscodec.cli", *args], cwd=ROOT, input=stdin,
+                            capture_output=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr.decode()[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory):
+    """A tiny model trained 2 steps and exported (with entropy tables): a real bundle."""
+    root = tmp_path_factory.mktemp("codec")
+    sscodec("train", "--config", TINY, "--workdir", str(root / "run"), "--config.num_steps=2",
+            "--config.train.sample_every=0", "--config.train.progress=false")
+    out = sscodec("export", "--workdir", str(root / "run"), "--out", str(root / "bundle"))
+    assert b"step 2" in out.stdout
+    assert sorted(os.listdir(root / "bundle")) == [
+        "config.json", "decode.jax", "decode_stream.jax", "encode.jax", "encode_stream.jax",
+        "entropy.safetensors", "manifest.json", "params.safetensors"]
+    return str(root / "bundle")
+
+
+@pytest.fixture(scope="session")
+def codec(trained_bundle):
+    from sscodec import Codec
+    return Codec.load(trained_bundle)

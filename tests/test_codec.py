@@ -9,36 +9,14 @@ import pytest
 import soundfile as sf
 
 from sscodec import bitstream
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sscodec
 
-TINY = os.path.join(ROOT, "experiments", "tiny.py")
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
 
 
-def sscodec(*args, check=True, stdin=None):
-    result = subprocess.run([sys.executable, "-m", "sscodec.cli", *args], cwd=ROOT, input=stdin,
-                            capture_output=True, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stderr.decode()[-3000:]
-    return result
-
-
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("codec")
-    sscodec("train", "--config", TINY, "--workdir", str(root / "run"), "--config.num_steps=2",
-            "--config.train.sample_every=0", "--config.train.progress=false")
-    out = sscodec("export", "--workdir", str(root / "run"), "--out", str(root / "bundle"))
-    assert b"step 2" in out.stdout
-    assert sorted(os.listdir(root / "bundle")) == ["config.json", "decode.jax", "encode.jax",
-                                                  "manifest.json", "params.safetensors"]
-    return str(root / "bundle")
-
-
-@pytest.fixture(scope="module")
-def codec(bundle):
-    from sscodec import Codec
-    return Codec.load(bundle)
+def bundle(trained_bundle):
+    return trained_bundle
 
 
 def test_any_length_and_rate_round_trips_to_whole_frames(codec):
@@ -62,19 +40,31 @@ def test_any_length_and_rate_round_trips_to_whole_frames(codec):
         codec.decode(np.zeros((3, 5), np.int32))
 
 
-def test_compress_decompress_files_and_pipes(bundle, tmp_path):
+def test_compress_decompress_files_and_pipes(bundle, codec, tmp_path):
     source = os.path.join(SPEECH, sorted(os.listdir(SPEECH))[0])
     audio, rate = sf.read(source, dtype="float32")
     sf.write(tmp_path / "in.wav", audio[: rate * 2], rate)
-    sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "x.ssc"), "--model", bundle,
-            "--kbps", "1.8")
-    data = (tmp_path / "x.ssc").read_bytes()
-    header, codes = bitstream.read(data)
+    sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "raw.ssc"), "--model", bundle,
+            "--kbps", "1.8", "--raw")
+    raw = (tmp_path / "raw.ssc").read_bytes()
+    header, codes = bitstream.read(raw)
     assert header.num_quantizers == 4 and header.original_length == rate * 2
-    assert len(data) == bitstream.HEADER_SIZE + 4 * (-(-header.num_frames * 6 // 8) + 4)
+    assert len(raw) == bitstream.HEADER_SIZE + 4 * (-(-header.num_frames * 6 // 8) + 4)
+    # By default the bundle's entropy tables code the same codes in fewer bytes (real audio).
+    result = sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "x.ssc"), "--model",
+                     bundle, "--kbps", "1.8")
+    assert b"kbps as stored (entropy coded)" in result.stderr
+    data = (tmp_path / "x.ssc").read_bytes()
+    entropy_header, entropy_codes = bitstream.read(data, tables=codec.entropy_tables)
+    assert entropy_header.entropy_coded and len(data) < len(raw)
+    np.testing.assert_array_equal(entropy_codes, codes)
+    with pytest.raises(bitstream.BitstreamError, match="no entropy tables"):
+        bitstream.read(data)
     wav = sscodec("decompress", "-", "-", "--model", bundle, stdin=data).stdout
     out, out_rate = sf.read(__import__("io").BytesIO(wav))
     assert out_rate == rate and len(out) == rate * 2
+    raw_wav = sscodec("decompress", str(tmp_path / "raw.ssc"), "-", "--model", bundle).stdout
+    assert raw_wav == wav
     # A lower bitrate is a prefix of the stream.
     low = sscodec("decompress", "-", "-", "--model", bundle,
                   stdin=bitstream.truncate(data, 1)).stdout

@@ -15,12 +15,15 @@ from flax import linen as nn
 from sscodec.nn import partitioning
 
 COLLECTION = "quantizer"
+SQNORM = "codebook_sqnorm"  # inference only: squared norms of the codebook rows
 
 
-def nearest_code(x: jax.Array, codebook: jax.Array) -> jax.Array:
-    """Index of the nearest codebook row (squared Euclidean) for each row of x: [F, D] -> [F]."""
-    dist = (jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ codebook.T
-            + jnp.sum(codebook * codebook, -1)[None, :])
+def nearest_code(x: jax.Array, codebook: jax.Array, sqnorm: jax.Array | None = None) -> jax.Array:
+    """Index of the nearest codebook row (squared Euclidean) for each row of x: [F, D] -> [F].
+    `sqnorm`: the rows' squared norms, if known (saves a pass over the codebook)."""
+    if sqnorm is None:
+        sqnorm = jnp.sum(codebook * codebook, -1)
+    dist = jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ codebook.T + sqnorm[None, :]
     return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
@@ -83,12 +86,20 @@ class ResidualVectorQuantizer(nn.Module):
         """Embeddings [B, S, D] -> int32 codes [B, S, n_q] (first n_q quantizers)."""
         n_q = self.num_quantizers if n_q is None else n_q
         flat = x.reshape(-1, self.dim).astype(jnp.float32)
+        codebook = self.codebook.value[:n_q]
+        # An exported bundle stores the codebooks' squared norms (see export.write_bundle): a
+        # one-frame streaming call is bound by reading the codebooks, and this halves it.
+        if self.has_variable(COLLECTION, SQNORM):
+            sqnorm = self.get_variable(COLLECTION, SQNORM)[:n_q]
+        else:
+            sqnorm = jnp.sum(codebook * codebook, -1)
 
-        def stage(residual, codebook):
-            idx = nearest_code(residual, codebook)
+        def stage(residual, inputs):
+            codebook, sqnorm = inputs
+            idx = nearest_code(residual, codebook, sqnorm)
             return residual - codebook[idx], idx
 
-        _, codes = jax.lax.scan(stage, flat, self.codebook.value[:n_q])
+        _, codes = jax.lax.scan(stage, flat, (codebook, sqnorm))
         return codes.T.reshape(x.shape[:-1] + (n_q,))
 
     def decode(self, codes: jax.Array) -> jax.Array:

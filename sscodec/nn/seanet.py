@@ -6,6 +6,7 @@ Layout (paper Fig. 3 as transcribed in the reference notes): ELU activations, no
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 import jax
@@ -24,21 +25,23 @@ class ResidualUnit(nn.Module):
     kernel_size: int = 7
     compress: int = 2
     dtype: jnp.dtype | None = None
+    streaming: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         hidden = max(self.channels // self.compress, 1)
         y = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
-                         name="dilated")(nn.elu(x))
+                         streaming=self.streaming, name="dilated")(nn.elu(x))
         y = CausalConv1d(self.channels, 1, dtype=self.dtype, name="pointwise")(nn.elu(y))
         return x + y
 
 
-def _residual_stack(x, channels, dilations, kernel_size, compress, dtype, prefix, remat=False):
+def _residual_stack(x, channels, dilations, kernel_size, compress, dtype, prefix, remat=False,
+                    streaming=False):
     # remat: keep only each unit's input for the backward pass (activation memory of long crops).
     unit = nn.remat(ResidualUnit) if remat else ResidualUnit
     for j, d in enumerate(dilations):
-        x = unit(channels, d, kernel_size, compress, dtype, name=f"{prefix}_res{j}")(x)
+        x = unit(channels, d, kernel_size, compress, dtype, streaming, name=f"{prefix}_res{j}")(x)
     return x
 
 
@@ -55,18 +58,20 @@ class Encoder(nn.Module):
     bottleneck_kernel_size: int = 3
     dtype: jnp.dtype | None = None
     remat: bool = False
+    streaming: bool = False  # keep causal conv context across calls (see conv.causal_context)
 
     @nn.compact
     def __call__(self, audio: jax.Array) -> jax.Array:
-        x = CausalConv1d(self.channels, self.first_kernel_size, dtype=self.dtype, name="conv_in")(audio)
+        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming)
+        x = conv(self.channels, self.first_kernel_size, name="conv_in")(audio)
         ch = self.channels
         for i, s in enumerate(self.strides):
             x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
-                                self.residual_compress, self.dtype, f"block{i}", self.remat)
+                                self.residual_compress, self.dtype, f"block{i}", self.remat,
+                                self.streaming)
             ch *= 2
-            x = CausalConv1d(ch, 2 * s, stride=s, dtype=self.dtype, name=f"block{i}_down")(nn.elu(x))
-        return CausalConv1d(self.embedding_dim, self.bottleneck_kernel_size, dtype=self.dtype,
-                            name="conv_out")(nn.elu(x))
+            x = conv(ch, 2 * s, stride=s, name=f"block{i}_down")(nn.elu(x))
+        return conv(self.embedding_dim, self.bottleneck_kernel_size, name="conv_out")(nn.elu(x))
 
 
 class Decoder(nn.Module):
@@ -81,17 +86,21 @@ class Decoder(nn.Module):
     last_kernel_size: int = 7
     dtype: jnp.dtype | None = None
     remat: bool = False
+    streaming: bool = False  # keep causal conv context across calls (see conv.causal_context)
 
     @nn.compact
     def __call__(self, emb: jax.Array) -> jax.Array:
+        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming)
         ch = self.channels * 2 ** len(self.strides)
-        x = CausalConv1d(ch, self.first_kernel_size, dtype=self.dtype, name="conv_in")(emb)
+        x = conv(ch, self.first_kernel_size, name="conv_in")(emb)
         for i, s in enumerate(reversed(tuple(self.strides))):
             ch //= 2
-            x = CausalUpsample1d(ch, s, dtype=self.dtype, name=f"block{i}_up")(nn.elu(x))
+            x = CausalUpsample1d(ch, s, dtype=self.dtype, streaming=self.streaming,
+                                 name=f"block{i}_up")(nn.elu(x))
             x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
-                                self.residual_compress, self.dtype, f"block{i}", self.remat)
-        return CausalConv1d(1, self.last_kernel_size, dtype=self.dtype, name="conv_out")(nn.elu(x))
+                                self.residual_compress, self.dtype, f"block{i}", self.remat,
+                                self.streaming)
+        return conv(1, self.last_kernel_size, name="conv_out")(nn.elu(x))
 
 
 class FiLM(nn.Module):

@@ -73,14 +73,16 @@ class SoundStream(nn.Module):
         return out, {**aux, "n_q": per_example}
 
 
-def build_generator(config: ConfigDict, dtype=None) -> SoundStream:
+def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> SoundStream:
     """The SoundStream generator described by `config.model` and `config.quantizer`, computing in
-    `dtype` (None: the parameters' float32); the RVQ always computes in float32."""
+    `dtype` (None: the parameters' float32); the RVQ always computes in float32. `streaming`:
+    encode / decode take whole-frame chunks and carry the convolutions' context between calls
+    in the "stream" variable collection (same parameters as the offline model)."""
     m, q = config.model, config.quantizer
     common = dict(residual_kernel_size=m.residual_kernel_size,
                   residual_dilations=tuple(m.residual_dilations),
                   residual_compress=m.residual_compress, first_kernel_size=m.first_kernel_size,
-                  dtype=dtype, remat=m.remat)
+                  dtype=dtype, remat=m.remat, streaming=streaming)
     encoder = Encoder(m.encoder_channels, tuple(m.strides), m.embedding_dim,
                       bottleneck_kernel_size=m.bottleneck_kernel_size, **common)
     decoder = Decoder(m.decoder_channels, tuple(m.strides), last_kernel_size=m.last_kernel_size,

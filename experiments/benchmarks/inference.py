@@ -1,0 +1,264 @@
+"""Inference benchmark: how many times faster than real time sscodec encodes and decodes, offline
+and streaming, on one core and on all cores, beside EnCodec 24 kHz and Opus on the same audio.
+
+Run (one table; each measurement runs in its own process pinned to the cores it names, since
+XLA's thread pool is fixed at start-up; compare ratios within one run):
+  python experiments/benchmarks/inference.py
+  python experiments/benchmarks/inference.py --configs tiny --seconds 5 --no-peers
+
+Figures: "x RT" is audio seconds coded per wall second (above 1 is faster than real time).
+Streaming pushes N frames (N x 13.3 ms of audio) at a time through the encoder and straight into
+the decoder, as a live call would, and reports the 99th percentile of the per-call compute time
+next to the chunk's duration. GFLOP/s of audio come from XLA's cost analysis of the offline functions; the CPU
+peak is the best of a large float32 matmul on the same cores, so "% peak" is the share of what
+this CPU reaches on the friendliest possible work. Weights are random (speed does not depend on
+them); EnCodec is built with random weights too (`pip install torch==2.13.0 encodec`, and
+`pip uninstall torchaudio`: the platform notes explain), Opus is opusenc/opusdec (opus-tools).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
+
+
+def _speech(seconds: float, rate: int = 24000):
+    """`seconds` of the embedded speech at `rate`, files joined end to end."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+    parts, total = [], 0
+    for name in sorted(os.listdir(SPEECH)):
+        x, r = sf.read(os.path.join(SPEECH, name), dtype="float32", always_2d=True)
+        parts.append(soxr.resample(x.mean(1), r, rate).astype(np.float32))
+        total += len(parts[-1])
+        if total >= seconds * rate:
+            break
+    return np.concatenate(parts)[: int(seconds * rate)]
+
+
+def _best(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -> dict:
+    """Exports `name` with random weights, then times the bundle's Codec (in this process)."""
+    import jax
+    import numpy as np
+    from flax import linen as nn
+
+    from sscodec.codec import Codec
+    from sscodec.config import load_config, samples_per_frame
+    from sscodec.export import inference_config, write_bundle
+    from sscodec.nn.soundstream import build_generator
+
+    config = inference_config(load_config(os.path.join(ROOT, "experiments", f"{name}.py")))
+    generator = build_generator(config)
+    frame = samples_per_frame(config)
+    variables = nn.unbox(generator.init(jax.random.key(0), np.zeros((1, 4 * frame), np.float32)))
+    weights = jax.tree.map(np.asarray, {"params": variables["params"],
+                                        "quantizer": variables["quantizer"]})
+    out = tempfile.mkdtemp()
+    try:
+        write_bundle(config, weights, os.path.join(out, "bundle"))
+        codec = Codec.load(os.path.join(out, "bundle"))
+    finally:
+        shutil.rmtree(out)
+    audio = _speech(seconds, codec.sample_rate)
+    audio = audio[: len(audio) // frame * frame]
+    seconds = len(audio) / codec.sample_rate
+
+    codes = codec.encode(audio, codec.sample_rate)  # compiles
+    codec.decode(codes)
+    encode_s = _best(lambda: codec.encode(audio, codec.sample_rate), repeats)
+    decode_s = _best(lambda: codec.decode(codes), repeats)
+
+    def stream_once(frames: int) -> list[float]:
+        encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+        per_chunk, step = [], frames * frame
+        for i in range(0, len(audio), step):
+            t0 = time.perf_counter()
+            decoder.push(encoder.push(audio[i: i + step]))
+            per_chunk.append(time.perf_counter() - t0)
+        return per_chunk
+
+    streaming = {}
+    for frames in chunks:
+        stream_once(frames)  # compiles this chunk's steps
+        per_chunk = min((stream_once(frames) for _ in range(repeats)), key=sum)
+        streaming[f"stream{frames}_x"] = seconds / sum(per_chunk)
+        streaming[f"stream{frames}_p99_ms"] = 1000 * float(np.percentile(per_chunk, 99))
+
+    length = jax.ShapeDtypeStruct((1, codec.sample_rate), np.float32)
+    cost = {}
+    for what, fn, args in (
+            ("encode", codec._encode, (codec._weights, length, np.int32(0))),
+            ("decode", codec._decode, (codec._weights, jax.ShapeDtypeStruct(
+                (1, round(codec.frame_rate), codec.num_quantizers), np.int32),
+                np.int32(codec.num_quantizers), np.int32(0)))):
+        analysis = fn.lower(*args).compile().cost_analysis()
+        analysis = analysis[0] if isinstance(analysis, list) else analysis
+        cost[what] = float(analysis.get("flops", 0.0))
+    return {"name": name, "seconds": seconds, "frame_ms": 1000 * frame / codec.sample_rate,
+            "encode_x": seconds / encode_s, "decode_x": seconds / decode_s,
+            **streaming,
+            "gflop_per_audio_s": (cost["encode"] + cost["decode"]) / 1e9,
+            "gflops_achieved": (cost["encode"] + cost["decode"]) / 1e9 * seconds
+                               / (encode_s + decode_s)}
+
+
+def peak_worker(repeats: int) -> dict:
+    """The best float32 GFLOP/s of a 2048^2 matmul on these cores: a practical peak."""
+    import jax
+    import jax.numpy as jnp
+    a = jnp.ones((2048, 2048), jnp.float32)
+    mm = jax.jit(lambda a: a @ a)
+    mm(a).block_until_ready()
+    best = _best(lambda: mm(a).block_until_ready(), max(repeats, 5))
+    return {"peak_gflops": 2 * 2048 ** 3 / best / 1e9}
+
+
+def encodec_worker(seconds: float, repeats: int, threads: int) -> dict:
+    """EnCodec 24 kHz at 6 kbps, random weights, offline (it has no streaming API)."""
+    import types
+    sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # see the docstring
+    import torch
+    from encodec import EncodecModel
+    torch.set_num_threads(threads)
+    model = EncodecModel.encodec_model_24khz(pretrained=False)
+    model.set_target_bandwidth(6.0)
+    audio = torch.from_numpy(_speech(seconds))[None, None]
+    seconds = audio.shape[-1] / 24000
+    with torch.no_grad():
+        frames = model.encode(audio)
+        model.decode(frames)
+        encode_s = _best(lambda: model.encode(audio), repeats)
+        decode_s = _best(lambda: model.decode(frames), repeats)
+    return {"name": "EnCodec 24 kHz", "encode_x": seconds / encode_s,
+            "decode_x": seconds / decode_s}
+
+
+def opus_worker(seconds: float, repeats: int, kbps: float = 6.0) -> dict:
+    """opusenc / opusdec at `kbps` on a WAV of the same audio (single-threaded programs)."""
+    import soundfile as sf
+    if not (shutil.which("opusenc") and shutil.which("opusdec")):
+        return {"name": "Opus", "error": "opusenc/opusdec not found (apt-get install opus-tools)"}
+    audio = _speech(seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, opus, out = (os.path.join(tmp, n) for n in ("in.wav", "x.opus", "out.wav"))
+        sf.write(wav, audio, 24000)
+        enc = ["opusenc", "--quiet", "--bitrate", str(kbps), wav, opus]
+        dec = ["opusdec", "--quiet", "--rate", "24000", opus, out]
+        encode_s = _best(lambda: subprocess.run(enc, check=True), repeats)
+        decode_s = _best(lambda: subprocess.run(dec, check=True), repeats)
+    return {"name": f"Opus {kbps:g} kbps", "encode_x": len(audio) / 24000 / encode_s,
+            "decode_x": len(audio) / 24000 / decode_s}
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def _run(args: list[str], cores: list[int]) -> dict:
+    """Runs this script's worker mode pinned to `cores`, with XLA's pools sized to them."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS=str(len(cores)))
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                        f"{'true' if len(cores) > 1 else 'false'}"
+                        f" intra_op_parallelism_threads={len(cores)}").strip()
+    command = ["taskset", "-c", ",".join(map(str, cores)), sys.executable, __file__, "--worker",
+               *args, "--threads", str(len(cores))]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode:
+        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="tiny,soundstream_24khz",
+                        help="experiment names, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10.0, help="audio length")
+    parser.add_argument("--repeats", type=int, default=3, help="best of N")
+    parser.add_argument("--chunks", default="1,2,4",
+                        help="streaming chunk sizes in frames, comma-separated")
+    parser.add_argument("--no-peers", action="store_true", help="skip EnCodec and Opus")
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    chunks = [int(c) for c in args.chunks.split(",")]
+
+    if args.worker:
+        if args.worker == "peak":
+            row = peak_worker(args.repeats)
+        elif args.worker == "encodec":
+            row = encodec_worker(args.seconds, args.repeats, args.threads)
+        elif args.worker == "opus":
+            row = opus_worker(args.seconds, args.repeats)
+        else:
+            row = sscodec_worker(args.worker, args.seconds, args.repeats, chunks)
+        print(json.dumps(row))
+        return
+
+    all_cores = sorted(os.sched_getaffinity(0))
+    rows = []
+    for cores in ([all_cores[0]], all_cores) if len(all_cores) > 1 else ([all_cores[0]],):
+        common = ["--seconds", str(args.seconds), "--repeats", str(args.repeats),
+                  "--chunks", args.chunks]
+        peak = _run(["peak", *common], cores).get("peak_gflops", float("nan"))
+        workers = [name.strip() for name in args.configs.split(",")]
+        if not args.no_peers:
+            workers += ["encodec", "opus"]
+        for worker in workers:
+            row = _run([worker, *common], cores)
+            row.setdefault("name", worker)
+            row.update(cores=len(cores), peak_gflops=peak)
+            rows.append(row)
+            if args.json:
+                print(json.dumps(row), flush=True)
+    if not args.json:
+        print(f"{args.seconds:g} s of speech at 24 kHz; x RT = audio seconds per wall second; "
+              "stream Nf: encode+decode pushing N frames (N x 13.3 ms) per call, and the 99th "
+              "percentile ms per call")
+        streams = "".join(f"{f'stream {n}f':>10}{'p99 ms':>8}" for n in chunks)
+        print(f"{'codec':<20}{'cores':>6}{'encode':>9}{'decode':>9}{streams}"
+              f"{'GFLOP/audio-s':>15}{'GFLOP/s':>9}{'% peak':>8}")
+        for r in rows:
+            if "error" in r:
+                print(f"{r['name']:<20}{r['cores']:>6}  {r['error']}")
+                continue
+            cell = lambda key, fmt, unit="": (format(r[key], fmt) + unit if key in r
+                                              else "-".rjust(len(format(0.0, fmt)) + len(unit)))
+            share = (f"{100 * r['gflops_achieved'] / r['peak_gflops']:.0f}"
+                     if "gflops_achieved" in r else "-")
+            streams = "".join(cell(f"stream{n}_x", ">9.1f", "x") + cell(f"stream{n}_p99_ms", ">8.2f")
+                              for n in chunks)
+            print(f"{r['name']:<20}{r['cores']:>6}{cell('encode_x', '>8.1f', 'x')}"
+                  f"{cell('decode_x', '>8.1f', 'x')}{streams}"
+                  f"{cell('gflop_per_audio_s', '>15.2f')}{cell('gflops_achieved', '>9.1f')}"
+                  f"{share:>8}")
+        print(f"CPU peak (float32 matmul): " + ", ".join(
+            f"{r['peak_gflops']:.0f} GFLOP/s on {r['cores']} core(s)"
+            for r in {r['cores']: r for r in rows}.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Streaming encode / decode of a trained bundle: equal to offline for any chunking, one frame of
+latency, long inputs coded block by block, the denoise flag."""
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings, strategies as st
+
+from sscodec import codec as codec_module
+from tests.conftest import ROOT
+
+SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
+
+
+@pytest.fixture(scope="module")
+def speech(codec):
+    """3.1 s of real speech at the codec's rate (not a whole number of frames)."""
+    audio, rate = sf.read(os.path.join(SPEECH, sorted(os.listdir(SPEECH))[0]), dtype="float32")
+    return codec._prepare(audio, rate)[: 3 * codec.sample_rate + 2345]
+
+
+@pytest.fixture(scope="module")
+def offline(codec, speech):
+    codes = codec.encode(speech, codec.sample_rate)
+    return codes, codec.decode(codes)
+
+
+def stream(codec, audio, sizes, kbps=None):
+    encoder, decoder = codec.stream_encoder(kbps), codec.stream_decoder()
+    codes, out, pos, i = [], [], 0, 0
+    while pos < len(audio):
+        n = sizes[i % len(sizes)]
+        codes.append(encoder.push(audio[pos: pos + n]))
+        out.append(decoder.push(codes[-1]))
+        pos, i = pos + n, i + 1
+    codes.append(encoder.flush())
+    out.append(decoder.push(codes[-1]))
+    return np.concatenate(codes), np.concatenate(out)
+
+
+@given(sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=6))
+@settings(max_examples=12, deadline=None)
+def test_any_chunking_gives_the_offline_codes_and_audio(codec, speech, offline, sizes):
+    codes, audio = stream(codec, speech, sizes)
+    np.testing.assert_array_equal(codes, offline[0])  # bit for bit
+    np.testing.assert_allclose(audio, offline[1], rtol=0, atol=1e-5)
+
+
+def test_single_samples_and_lower_bitrates(codec, speech, offline):
+    codes, audio = stream(codec, speech[:4000], [1], kbps=0.9)
+    reference = codec.encode(speech[:4000], codec.sample_rate, kbps=0.9)
+    np.testing.assert_array_equal(codes, reference)
+    np.testing.assert_allclose(audio, codec.decode(reference), rtol=0, atol=1e-5)
+
+
+def test_latency_is_one_frame(codec, speech):
+    m = codec.frame_size
+    encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+    assert encoder.push(speech[: m - 1]).shape == (0, 4)  # the frame is not complete yet
+    first = encoder.push(speech[m - 1: m])  # its last sample completes it: codes at once
+    assert first.shape == (1, 4)
+    assert decoder.push(first).shape == (m,)  # and one frame of codes gives one frame of audio
+    assert encoder.flush().shape == (0, 4)  # nothing pending
+
+
+def test_long_inputs_are_coded_in_blocks_with_the_same_result(codec, speech, offline,
+                                                              monkeypatch):
+    monkeypatch.setattr(codec_module, "OFFLINE_FRAMES", 20)
+    monkeypatch.setattr(codec_module, "BLOCK_FRAMES", 16)
+    codes = codec.encode(speech, codec.sample_rate, progress=True)
+    np.testing.assert_array_equal(codes, offline[0])
+    np.testing.assert_allclose(codec.decode(codes, progress=True), offline[1], rtol=0, atol=1e-5)
+
+
+def test_denoise_needs_a_denoising_model(codec, speech):
+    with pytest.raises(ValueError, match="not trained to denoise"):
+        codec.encode(speech, codec.sample_rate, denoise=True)
+    with pytest.raises(ValueError, match="not trained to denoise"):
+        codec.stream_encoder(denoise=True)
+
+
+def test_bad_stream_input_is_refused(codec):
+    with pytest.raises(ValueError, match="mono"):
+        codec.stream_encoder().push(np.zeros((10, 2), np.float32))
+    with pytest.raises(ValueError, match="codes must lie"):
+        codec.stream_decoder().push(np.full((2, 4), 64))
+
+
+@pytest.fixture(scope="module")
+def film_codec(tiny_config, tmp_path_factory):
+    """A tiny denoising model (FiLM at the encoder) with a FiLM layer that is not the identity."""
+    import jax
+    from flax import linen as nn
+
+    from sscodec.codec import Codec
+    from sscodec.export import inference_config, write_bundle
+    from sscodec.nn.soundstream import build_generator
+
+    config = inference_config(tiny_config)
+    config.model.film = "encoder"
+    generator = build_generator(config)
+    variables = nn.unbox(generator.init(jax.random.key(0), np.zeros((1, 1280), np.float32)))
+    weights = jax.tree.map(np.asarray, {"params": variables["params"],
+                                        "quantizer": variables["quantizer"]})
+    dense = weights["params"]["film_layer"]["dense"]
+    dense["kernel"] = np.random.default_rng(0).normal(0, 0.5, dense["kernel"].shape).astype(
+        np.float32)
+    out = str(tmp_path_factory.mktemp("film") / "bundle")
+    write_bundle(config, weights, out)
+    return Codec.load(out)
+
+
+def test_denoise_flag_reaches_the_film_layer_offline_and_streaming(film_codec, speech):
+    clean = film_codec.encode(speech, film_codec.sample_rate)
+    denoised = film_codec.encode(speech, film_codec.sample_rate, denoise=True)
+    assert (clean != denoised).any()
+    encoder = film_codec.stream_encoder(denoise=True)
+    streamed = np.concatenate([encoder.push(speech[i: i + 1000])
+                               for i in range(0, len(speech), 1000)] + [encoder.flush()])
+    np.testing.assert_array_equal(streamed, denoised)

@@ -157,7 +157,7 @@ class Codec:
             if progress:
                 blocks = _progress(blocks, frames / self.frame_rate, step / self.sample_rate, "encode")
             return np.concatenate([encoder.push(x[i: i + step]) for i in blocks])
-        codes = self._encode(self._weights, x[None], self._denoise(denoise))
+        codes = self._encode(self._weights, x[None], np.int32(n_q), self._denoise(denoise))
         return np.asarray(codes)[0, :, :n_q].astype(np.int32)
 
     def decode(self, codes: np.ndarray, denoise: bool = False,
@@ -235,8 +235,9 @@ class StreamEncoder:
         out, start = [], 0
         for k in _pieces(len(self._pending) // m):
             chunk = self._pending[start: start + k * m]
-            codes, self._state = self.codec._encode_step(self.codec._weights, self._state,
-                                                         chunk[None], self._denoise)
+            codes, self._state = self.codec._encode_step(
+                self.codec._weights, self._state, chunk[None], np.int32(self.num_quantizers),
+                self._denoise)
             out.append(np.asarray(codes)[0, :, : self.num_quantizers])
             start += k * m
         self._pending = self._pending[start:]

@@ -62,13 +62,13 @@ def _embed_codes(weights: dict, codes: jax.Array, n_q: jax.Array) -> jax.Array:
 def codec_functions(generator: SoundStream):
     """(encode, decode) as pure functions of (weights, inputs) for jax.export.
 
-    encode(weights, audio [1, frames * M], denoise) -> codes [1, frames, N_q] (all quantizers:
-    the first n codes do not depend on the later quantizers). decode(weights, codes [1, frames,
-    N_q], n_q, denoise) -> audio [1, frames * M]. `denoise` (int32 0/1) drives the FiLM layer of
+    encode(weights, audio [1, frames * M], n_q, denoise) -> codes [1, frames, N_q] (the first
+    n_q columns; the search stops there). decode(weights, codes [1, frames, N_q], n_q, denoise)
+    -> audio [1, frames * M]. `denoise` (int32 0/1) drives the FiLM layer of
     a denoising model and is ignored by others.
     """
-    def encode(weights, audio, denoise):
-        return generator.apply(_variables(weights), audio, None, denoise[None],
+    def encode(weights, audio, n_q, denoise):
+        return generator.apply(_variables(weights), audio, n_q, denoise[None],
                                method=SoundStream.encode)
 
     def decode(weights, codes, n_q, denoise):
@@ -82,11 +82,11 @@ def stream_functions(streamer: SoundStream):
     """(encode_step, decode_step): encode / decode of one chunk of whole frames that carry the
     causal convolutions' context in `state` (see nn.conv.causal_context).
 
-    encode_step(weights, state, audio [1, k * M], denoise) -> (codes [1, k, N_q], state)
+    encode_step(weights, state, audio [1, k * M], n_q, denoise) -> (codes [1, k, N_q], state)
     decode_step(weights, state, codes [1, k, N_q], n_q, denoise) -> (audio [1, k * M], state)
     """
-    def encode_step(weights, state, audio, denoise):
-        codes, new = streamer.apply(_variables(weights, state), audio, None, denoise[None],
+    def encode_step(weights, state, audio, n_q, denoise):
+        codes, new = streamer.apply(_variables(weights, state), audio, n_q, denoise[None],
                                     method=SoundStream.encode, mutable=["stream"])
         return codes, new["stream"]
 
@@ -177,10 +177,10 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
     codes = jax.ShapeDtypeStruct((1, frames, num_q), jnp.int32)
     scalar = jax.ShapeDtypeStruct((), jnp.int32)
     exported = {
-        "encode.jax": jax.export.export(jax.jit(encode))(spec, audio, scalar),
+        "encode.jax": jax.export.export(jax.jit(encode))(spec, audio, scalar, scalar),
         "decode.jax": jax.export.export(jax.jit(decode))(spec, codes, scalar, scalar),
         "encode_stream.jax": jax.export.export(jax.jit(encode_step))(
-            spec, enc_state, audio, scalar),
+            spec, enc_state, audio, scalar, scalar),
         "decode_stream.jax": jax.export.export(jax.jit(decode_step))(
             spec, dec_state, codes, scalar, scalar),
     }

@@ -151,3 +151,18 @@ def test_usage_and_replacement_metrics(initialized):
     _, aux, _ = train_call(rvq, {**variables, "quantizer": qv}, few)
     # codes the 4 frames miss decay to 0.99 * 2.01 < 2 and are replaced
     assert float(aux["dead_codes_replaced"]) >= 1 - 4 / CODES
+
+
+def test_traced_depth_and_stored_norms_give_the_static_codes(initialized):
+    """What an exported bundle runs: one function for every n_q, codebook norms precomputed."""
+    rvq, variables, x = initialized[:3]
+    full = rvq.apply(variables, x, method=ResidualVectorQuantizer.encode)
+    stored = dict(variables)
+    codebook = variables["quantizer"]["codebook"]
+    stored["quantizer"] = {**variables["quantizer"],
+                           "codebook_sqnorm": jnp.sum(codebook * codebook, -1)}
+    encode = jax.jit(lambda v, x, n: rvq.apply(v, x, n, method=ResidualVectorQuantizer.encode))
+    for n_q in (1, 3, STAGES):
+        codes = np.asarray(encode(stored, x, jnp.int32(n_q)))
+        np.testing.assert_array_equal(codes[..., :n_q], np.asarray(full)[..., :n_q])
+        assert codes.shape == full.shape and not codes[..., n_q:].any()

@@ -6,14 +6,16 @@ XLA's thread pool is fixed at start-up; compare ratios within one run):
   python experiments/benchmarks/inference.py
   python experiments/benchmarks/inference.py --configs tiny --seconds 5 --no-peers
 
-Figures: "x RT" is audio seconds coded per wall second (above 1 is faster than real time).
-Streaming pushes N frames (N x 13.3 ms of audio) at a time through the encoder and straight into
-the decoder, as a live call would, and reports the 99th percentile of the per-call compute time
-next to the chunk's duration. GFLOP/s of audio come from XLA's cost analysis of the offline functions; the CPU
-peak is the best of a large float32 matmul on the same cores, so "% peak" is the share of what
-this CPU reaches on the friendliest possible work. Weights are random (speed does not depend on
-them); EnCodec is built with random weights too (`pip install torch==2.13.0 encodec`, and
-`pip uninstall torchaudio`: the platform notes explain), Opus is opusenc/opusdec (opus-tools).
+Figures: "x RT" is audio seconds coded per wall second (above 1 is faster than real time). All
+codecs run at 6 kbps (the tiny model at its highest, 1.8 kbps). Streaming pushes N frames
+(N x 13.3 ms of audio) at a time through the encoder and straight into the decoder, as a live
+call would, and reports the 99th percentile of the per-call compute time next to the chunk's
+duration. GFLOP per audio second come from XLA's cost analysis of the offline functions (counting
+every RVQ stage: an upper bound below full depth); the CPU peak is the best of a large float32
+matmul on the same cores, so "% peak" is the share of what this CPU reaches on the friendliest
+possible work. Weights are random (speed does not depend on them); EnCodec is built with random
+weights too (`pip install torch==2.13.0 encodec`, then `pip uninstall torchaudio`: the platform
+notes explain), Opus is opusenc/opusdec (`apt-get install opus-tools`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
+KBPS = 6.0  # every codec runs at this bitrate (or its highest below it)
 
 
 def _speech(seconds: float, rate: int = 24000):
@@ -87,13 +90,14 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -
     audio = audio[: len(audio) // frame * frame]
     seconds = len(audio) / codec.sample_rate
 
-    codes = codec.encode(audio, codec.sample_rate)  # compiles
+    kbps = max([r for r in codec.bitrates if r <= KBPS + 1e-6] or codec.bitrates[:1])
+    codes = codec.encode(audio, codec.sample_rate, kbps)  # compiles
     codec.decode(codes)
-    encode_s = _best(lambda: codec.encode(audio, codec.sample_rate), repeats)
+    encode_s = _best(lambda: codec.encode(audio, codec.sample_rate, kbps), repeats)
     decode_s = _best(lambda: codec.decode(codes), repeats)
 
     def stream_once(frames: int) -> list[float]:
-        encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+        encoder, decoder = codec.stream_encoder(kbps), codec.stream_decoder()
         per_chunk, step = [], frames * frame
         for i in range(0, len(audio), step):
             t0 = time.perf_counter()
@@ -111,14 +115,15 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -
     length = jax.ShapeDtypeStruct((1, codec.sample_rate), np.float32)
     cost = {}
     for what, fn, args in (
-            ("encode", codec._encode, (codec._weights, length, np.int32(0))),
+            ("encode", codec._encode, (codec._weights, length, np.int32(codec.num_quantizers),
+                                       np.int32(0))),
             ("decode", codec._decode, (codec._weights, jax.ShapeDtypeStruct(
                 (1, round(codec.frame_rate), codec.num_quantizers), np.int32),
                 np.int32(codec.num_quantizers), np.int32(0)))):
         analysis = fn.lower(*args).compile().cost_analysis()
         analysis = analysis[0] if isinstance(analysis, list) else analysis
         cost[what] = float(analysis.get("flops", 0.0))
-    return {"name": name, "seconds": seconds, "frame_ms": 1000 * frame / codec.sample_rate,
+    return {"name": f"{name} {kbps:g} kbps", "seconds": seconds, "frame_ms": 1000 * frame / codec.sample_rate,
             "encode_x": seconds / encode_s, "decode_x": seconds / decode_s,
             **streaming,
             "gflop_per_audio_s": (cost["encode"] + cost["decode"]) / 1e9,
@@ -138,14 +143,14 @@ def peak_worker(repeats: int) -> dict:
 
 
 def encodec_worker(seconds: float, repeats: int, threads: int) -> dict:
-    """EnCodec 24 kHz at 6 kbps, random weights, offline (it has no streaming API)."""
+    """EnCodec 24 kHz at KBPS, random weights, offline (it has no streaming API)."""
     import types
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # see the docstring
     import torch
     from encodec import EncodecModel
     torch.set_num_threads(threads)
     model = EncodecModel.encodec_model_24khz(pretrained=False)
-    model.set_target_bandwidth(6.0)
+    model.set_target_bandwidth(KBPS)
     audio = torch.from_numpy(_speech(seconds))[None, None]
     seconds = audio.shape[-1] / 24000
     with torch.no_grad():
@@ -153,11 +158,11 @@ def encodec_worker(seconds: float, repeats: int, threads: int) -> dict:
         model.decode(frames)
         encode_s = _best(lambda: model.encode(audio), repeats)
         decode_s = _best(lambda: model.decode(frames), repeats)
-    return {"name": "EnCodec 24 kHz", "encode_x": seconds / encode_s,
+    return {"name": f"EnCodec {KBPS:g} kbps", "encode_x": seconds / encode_s,
             "decode_x": seconds / decode_s}
 
 
-def opus_worker(seconds: float, repeats: int, kbps: float = 6.0) -> dict:
+def opus_worker(seconds: float, repeats: int, kbps: float = KBPS) -> dict:
     """opusenc / opusdec at `kbps` on a WAV of the same audio (single-threaded programs)."""
     import soundfile as sf
     if not (shutil.which("opusenc") and shutil.which("opusdec")):
@@ -239,11 +244,11 @@ def main() -> None:
               "stream Nf: encode+decode pushing N frames (N x 13.3 ms) per call, and the 99th "
               "percentile ms per call")
         streams = "".join(f"{f'stream {n}f':>10}{'p99 ms':>8}" for n in chunks)
-        print(f"{'codec':<20}{'cores':>6}{'encode':>9}{'decode':>9}{streams}"
+        print(f"{'codec':<26}{'cores':>6}{'encode':>9}{'decode':>9}{streams}"
               f"{'GFLOP/audio-s':>15}{'GFLOP/s':>9}{'% peak':>8}")
         for r in rows:
             if "error" in r:
-                print(f"{r['name']:<20}{r['cores']:>6}  {r['error']}")
+                print(f"{r['name']:<26}{r['cores']:>6}  {r['error']}")
                 continue
             cell = lambda key, fmt, unit="": (format(r[key], fmt) + unit if key in r
                                               else "-".rjust(len(format(0.0, fmt)) + len(unit)))
@@ -251,7 +256,7 @@ def main() -> None:
                      if "gflops_achieved" in r else "-")
             streams = "".join(cell(f"stream{n}_x", ">9.1f", "x") + cell(f"stream{n}_p99_ms", ">8.2f")
                               for n in chunks)
-            print(f"{r['name']:<20}{r['cores']:>6}{cell('encode_x', '>8.1f', 'x')}"
+            print(f"{r['name']:<26}{r['cores']:>6}{cell('encode_x', '>8.1f', 'x')}"
                   f"{cell('decode_x', '>8.1f', 'x')}{streams}"
                   f"{cell('gflop_per_audio_s', '>15.2f')}{cell('gflops_achieved', '>9.1f')}"
                   f"{share:>8}")

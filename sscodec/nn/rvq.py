@@ -82,25 +82,36 @@ class ResidualVectorQuantizer(nn.Module):
 
     # ------------------------------------------------------------------ inference
 
-    def encode(self, x: jax.Array, n_q: int | None = None) -> jax.Array:
-        """Embeddings [B, S, D] -> int32 codes [B, S, n_q] (first n_q quantizers)."""
-        n_q = self.num_quantizers if n_q is None else n_q
+    def encode(self, x: jax.Array, n_q: int | jax.Array | None = None) -> jax.Array:
+        """Embeddings [B, S, D] -> int32 codes [B, S, n_q] (first n_q quantizers).
+
+        A traced `n_q` (one compiled function for every bitrate) gives all N_q columns, those
+        from n_q on zero, and skips the search of the stages it does not need.
+        """
+        dynamic = n_q is not None and not isinstance(n_q, int)
+        depth = self.num_quantizers if n_q is None or dynamic else n_q
         flat = x.reshape(-1, self.dim).astype(jnp.float32)
-        codebook = self.codebook.value[:n_q]
+        codebook = self.codebook.value[:depth]
         # An exported bundle stores the codebooks' squared norms (see export.write_bundle): a
         # one-frame streaming call is bound by reading the codebooks, and this halves it.
         if self.has_variable(COLLECTION, SQNORM):
-            sqnorm = self.get_variable(COLLECTION, SQNORM)[:n_q]
+            sqnorm = self.get_variable(COLLECTION, SQNORM)[:depth]
         else:
             sqnorm = jnp.sum(codebook * codebook, -1)
 
-        def stage(residual, inputs):
-            codebook, sqnorm = inputs
+        def search(residual, codebook, sqnorm):
             idx = nearest_code(residual, codebook, sqnorm)
             return residual - codebook[idx], idx
 
-        _, codes = jax.lax.scan(stage, flat, (codebook, sqnorm))
-        return codes.T.reshape(x.shape[:-1] + (n_q,))
+        def stage(residual, inputs):
+            i, codebook, sqnorm = inputs
+            if not dynamic:
+                return search(residual, codebook, sqnorm)
+            skip = lambda r, c, n: (r, jnp.zeros(r.shape[:1], jnp.int32))
+            return jax.lax.cond(i < n_q, search, skip, residual, codebook, sqnorm)
+
+        _, codes = jax.lax.scan(stage, flat, (jnp.arange(depth), codebook, sqnorm))
+        return codes.T.reshape(x.shape[:-1] + (depth,))
 
     def decode(self, codes: jax.Array) -> jax.Array:
         """Codes [B, S, n] -> the sum of the first n quantizers' entries [B, S, D]."""

@@ -99,18 +99,19 @@ class ResidualVectorQuantizer(nn.Module):
         else:
             sqnorm = jnp.sum(codebook * codebook, -1)
 
-        def search(residual, codebook, sqnorm):
-            idx = nearest_code(residual, codebook, sqnorm)
-            return residual - codebook[idx], idx
+        def stage(residual, i):
+            def search(residual):
+                # Indexed here, not scanned over: a scan slices every codebook (a 1 MB copy per
+                # stage at the paper's size) even for the stages a lower bitrate skips.
+                idx = nearest_code(residual, codebook[i], sqnorm[i])
+                return residual - codebook[i][idx], idx
 
-        def stage(residual, inputs):
-            i, codebook, sqnorm = inputs
             if not dynamic:
-                return search(residual, codebook, sqnorm)
-            skip = lambda r, c, n: (r, jnp.zeros(r.shape[:1], jnp.int32))
-            return jax.lax.cond(i < n_q, search, skip, residual, codebook, sqnorm)
+                return search(residual)
+            skip = lambda r: (r, jnp.zeros(r.shape[:1], jnp.int32))
+            return jax.lax.cond(i < n_q, search, skip, residual)
 
-        _, codes = jax.lax.scan(stage, flat, (jnp.arange(depth), codebook, sqnorm))
+        _, codes = jax.lax.scan(stage, flat, jnp.arange(depth))
         return codes.T.reshape(x.shape[:-1] + (depth,))
 
     def decode(self, codes: jax.Array) -> jax.Array:

@@ -24,6 +24,7 @@ from sscodec.nn.soundstream import SoundStream
 log = logging.getLogger(__name__)
 
 CLIP_SECONDS = 10.0  # one compiled shape; long files contribute their first 10 s
+MIN_CLIP_SECONDS = 0.1  # a shorter remainder is not worth a read
 
 
 def _clips(config: ConfigDict, spec: str | None, seconds: float, seed: int = 0):
@@ -37,6 +38,8 @@ def _clips(config: ConfigDict, spec: str | None, seconds: float, seed: int = 0):
     total = 0.0
     while total < seconds and orders:
         for source, order in list(zip(sources, orders)):
+            if seconds - total < MIN_CLIP_SECONDS:
+                return
             index = next(order, None)
             if index is None:
                 sources.remove(source)
@@ -63,13 +66,15 @@ def count_training_codes(config: ConfigDict, generator: SoundStream, weights: di
     variables = {"params": weights["params"], "quantizer": weights["quantizer"]}
     encode = jax.jit(lambda v, x: generator.apply(v, x, method=SoundStream.encode))
     counts = np.zeros((config.quantizer.num_quantizers, config.quantizer.codebook_size), np.int64)
+    done = 0.0
     with tqdm(total=round(seconds), unit="s", desc="entropy tables", leave=False) as bar:
         for clip in _clips(config, spec, seconds):
             clip = clip[:length]
             frames = -(-len(clip) // frame)
             codes = np.asarray(encode(variables, np.pad(clip, (0, length - len(clip)))[None]))
             counts = count_codes(codes[0, :frames], *counts.shape, counts=counts)
-            bar.update(min(len(clip) / config.sample_rate, bar.total - bar.n))
+            done += len(clip) / config.sample_rate
+            bar.update(min(round(done), bar.total) - bar.n)  # whole seconds on the bar
     if not counts.any():
         raise ValueError(f"no audio to estimate entropy tables from ({spec or 'training data'})")
     return counts

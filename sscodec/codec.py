@@ -200,10 +200,10 @@ def _zero_state(exported) -> dict:
 def _progress(blocks, seconds: float, seconds_per_block: float, what: str):
     from tqdm import tqdm
     # disable=None: a bar on a terminal only, never in pipes or logs
-    with tqdm(total=round(seconds, 1), unit="s", desc=what, leave=False, disable=None) as bar:
-        for i in blocks:
+    with tqdm(total=round(seconds), unit="s", desc=what, leave=False, disable=None) as bar:
+        for count, i in enumerate(blocks, 1):
             yield i
-            bar.update(min(seconds_per_block, bar.total - bar.n))
+            bar.update(min(round(count * seconds_per_block), bar.total) - bar.n)
 
 
 def _pieces(frames: int) -> list[int]:

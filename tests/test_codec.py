@@ -94,3 +94,16 @@ def test_bundle_loads_without_training_packages(bundle):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=300)
     assert "ISOLATED_OK (15, 4) (4800,)" in result.stdout, result.stderr[-3000:]
+
+
+def test_export_options_for_entropy_tables(bundle, tmp_path):
+    run = os.path.join(os.path.dirname(bundle), "run")
+    sscodec("export", "--workdir", run, "--out", str(tmp_path / "plain"), "--no-entropy")
+    assert "entropy.safetensors" not in os.listdir(tmp_path / "plain")
+    sf.write(tmp_path / "in.wav", np.zeros(4800, np.float32), 24000)
+    result = sscodec("compress", str(tmp_path / "in.wav"), "-", "--model", str(tmp_path / "plain"))
+    header, _ = bitstream.read(result.stdout)
+    assert not header.entropy_coded
+    bad = sscodec("export", "--workdir", run, "--out", str(tmp_path / "b"), "--entropy-data",
+                  str(tmp_path / "nothing-here"), check=False)
+    assert bad.returncode == 2 and b"nothing-here" in bad.stderr

@@ -135,6 +135,12 @@ class Codec:
             raise ValueError(f"codes must lie in [0, {2 ** self.bits_per_code})")
         return codes.astype(np.int32)
 
+    def _all_columns(self, codes: np.ndarray) -> np.ndarray:
+        """Codes [frames, n_q] -> [1, frames, N_q], zeros after n_q (the decoder ignores them)."""
+        full = np.zeros((1, len(codes), self.num_quantizers), np.int32)
+        full[0, :, : codes.shape[1]] = codes
+        return full
+
     def _denoise(self, denoise: bool) -> np.ndarray:
         if denoise and self.film == "none":
             raise ValueError("this model was not trained to denoise (model.film is 'none')")
@@ -171,9 +177,7 @@ class Codec:
                 blocks = _progress(blocks, len(codes) / self.frame_rate,
                                    BLOCK_FRAMES / self.frame_rate, "decode")
             return np.concatenate([decoder.push(codes[i: i + BLOCK_FRAMES]) for i in blocks])
-        full = np.zeros((codes.shape[0], self.num_quantizers), np.int32)
-        full[:, : codes.shape[1]] = codes
-        audio = self._decode(self._weights, full[None], np.int32(codes.shape[1]),
+        audio = self._decode(self._weights, self._all_columns(codes), np.int32(codes.shape[1]),
                              self._denoise(denoise))
         return np.asarray(audio, np.float32)[0]
 
@@ -266,12 +270,11 @@ class StreamDecoder:
         if codes.ndim == 2 and len(codes) == 0:
             return np.zeros(0, np.float32)
         codes = self.codec._check_codes(codes)
-        full = np.zeros((len(codes), self.codec.num_quantizers), np.int32)
-        full[:, : codes.shape[1]] = codes
+        full = self.codec._all_columns(codes)
         out, start = [], 0
         for k in _pieces(len(codes)):
             audio, self._state = self.codec._decode_step(
-                self.codec._weights, self._state, full[None, start: start + k],
+                self.codec._weights, self._state, full[:, start: start + k],
                 np.int32(codes.shape[1]), self._denoise)
             out.append(np.asarray(audio, np.float32)[0])
             start += k

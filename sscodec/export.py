@@ -158,6 +158,17 @@ def inference_config(config):
     return config
 
 
+def initial_weights(config, seed: int = 0) -> dict:
+    """Freshly initialized generator weights ({"params", "quantizer"}, numpy) of `config`'s
+    model: an untrained bundle for speed measurements and tests."""
+    from flax import linen as nn
+    generator = build_generator(config)
+    frame = samples_per_frame(config)
+    variables = nn.unbox(generator.init(jax.random.key(seed), np.zeros((1, 4 * frame), np.float32)))
+    return jax.tree.map(np.asarray, {"params": variables["params"],
+                                     "quantizer": variables["quantizer"]})
+
+
 def write_bundle(config, weights: dict, out: str, step: int | None = None,
                  code_counts: np.ndarray | None = None) -> dict:
     """Serializes generator `weights` ({"params", "quantizer"} of `config`'s model) as a bundle

@@ -91,19 +91,12 @@ def test_bad_stream_input_is_refused(codec):
 @pytest.fixture(scope="module")
 def film_codec(tiny_config, tmp_path_factory):
     """A tiny denoising model (FiLM at the encoder) with a FiLM layer that is not the identity."""
-    import jax
-    from flax import linen as nn
-
     from sscodec.codec import Codec
-    from sscodec.export import inference_config, write_bundle
-    from sscodec.nn.soundstream import build_generator
+    from sscodec.export import inference_config, initial_weights, write_bundle
 
     config = inference_config(tiny_config)
     config.model.film = "encoder"
-    generator = build_generator(config)
-    variables = nn.unbox(generator.init(jax.random.key(0), np.zeros((1, 1280), np.float32)))
-    weights = jax.tree.map(np.asarray, {"params": variables["params"],
-                                        "quantizer": variables["quantizer"]})
+    weights = initial_weights(config)
     dense = weights["params"]["film_layer"]["dense"]
     dense["kernel"] = np.random.default_rng(0).normal(0, 0.5, dense["kernel"].shape).astype(
         np.float32)

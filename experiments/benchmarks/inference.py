@@ -67,19 +67,14 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -
     """Exports `name` with random weights, then times the bundle's Codec (in this process)."""
     import jax
     import numpy as np
-    from flax import linen as nn
 
     from sscodec.codec import Codec
     from sscodec.config import load_config, samples_per_frame
-    from sscodec.export import inference_config, write_bundle
-    from sscodec.nn.soundstream import build_generator
+    from sscodec.export import inference_config, initial_weights, write_bundle
 
     config = inference_config(load_config(os.path.join(ROOT, "experiments", f"{name}.py")))
-    generator = build_generator(config)
+    weights = initial_weights(config)
     frame = samples_per_frame(config)
-    variables = nn.unbox(generator.init(jax.random.key(0), np.zeros((1, 4 * frame), np.float32)))
-    weights = jax.tree.map(np.asarray, {"params": variables["params"],
-                                        "quantizer": variables["quantizer"]})
     out = tempfile.mkdtemp()
     try:
         write_bundle(config, weights, os.path.join(out, "bundle"))

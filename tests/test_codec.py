@@ -14,11 +14,6 @@ from tests.conftest import ROOT, sscodec
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
 
 
-@pytest.fixture(scope="module")
-def bundle(trained_bundle):
-    return trained_bundle
-
-
 def test_any_length_and_rate_round_trips_to_whole_frames(codec):
     assert codec.sample_rate == 24000 and codec.frame_size == 320
     assert codec.bitrates == pytest.approx([0.45, 0.9, 1.35, 1.8])
@@ -40,19 +35,19 @@ def test_any_length_and_rate_round_trips_to_whole_frames(codec):
         codec.decode(np.zeros((3, 5), np.int32))
 
 
-def test_compress_decompress_files_and_pipes(bundle, codec, tmp_path):
+def test_compress_decompress_files_and_pipes(trained_bundle, codec, tmp_path):
     source = os.path.join(SPEECH, sorted(os.listdir(SPEECH))[0])
     audio, rate = sf.read(source, dtype="float32")
     sf.write(tmp_path / "in.wav", audio[: rate * 2], rate)
-    sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "raw.ssc"), "--model", bundle,
-            "--kbps", "1.8", "--raw")
+    sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "raw.ssc"), "--model",
+            trained_bundle, "--kbps", "1.8", "--raw")
     raw = (tmp_path / "raw.ssc").read_bytes()
     header, codes = bitstream.read(raw)
     assert header.num_quantizers == 4 and header.original_length == rate * 2
     assert len(raw) == bitstream.HEADER_SIZE + 4 * (-(-header.num_frames * 6 // 8) + 4)
     # By default the bundle's entropy tables code the same codes in fewer bytes (real audio).
     result = sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "x.ssc"), "--model",
-                     bundle, "--kbps", "1.8")
+                     trained_bundle, "--kbps", "1.8")
     assert b"kbps as stored (entropy coded)" in result.stderr
     data = (tmp_path / "x.ssc").read_bytes()
     entropy_header, entropy_codes = bitstream.read(data, tables=codec.entropy_tables)
@@ -60,27 +55,29 @@ def test_compress_decompress_files_and_pipes(bundle, codec, tmp_path):
     np.testing.assert_array_equal(entropy_codes, codes)
     with pytest.raises(bitstream.BitstreamError, match="no entropy tables"):
         bitstream.read(data)
-    wav = sscodec("decompress", "-", "-", "--model", bundle, stdin=data).stdout
+    wav = sscodec("decompress", "-", "-", "--model", trained_bundle, stdin=data).stdout
     out, out_rate = sf.read(__import__("io").BytesIO(wav))
     assert out_rate == rate and len(out) == rate * 2
-    raw_wav = sscodec("decompress", str(tmp_path / "raw.ssc"), "-", "--model", bundle).stdout
+    raw_wav = sscodec("decompress", str(tmp_path / "raw.ssc"), "-", "--model",
+                      trained_bundle).stdout
     assert raw_wav == wav
     # A lower bitrate is a prefix of the stream.
-    low = sscodec("decompress", "-", "-", "--model", bundle,
+    low = sscodec("decompress", "-", "-", "--model", trained_bundle,
                   stdin=bitstream.truncate(data, 1)).stdout
     assert len(sf.read(__import__("io").BytesIO(low))[0]) == rate * 2
     # Damaged or foreign streams are refused with a message, never decoded.
-    broken = sscodec("decompress", "-", "-", "--model", bundle, stdin=data[:-3], check=False)
+    broken = sscodec("decompress", "-", "-", "--model", trained_bundle, stdin=data[:-3],
+                     check=False)
     assert broken.returncode == 2 and b"truncated" in broken.stderr and not broken.stdout
     flipped = data[:40] + bytes([data[40] ^ 1]) + data[41:]
-    bad = sscodec("decompress", "-", "-", "--model", bundle, stdin=flipped, check=False)
+    bad = sscodec("decompress", "-", "-", "--model", trained_bundle, stdin=flipped, check=False)
     assert bad.returncode == 2 and b"CRC" in bad.stderr
     missing = sscodec("decompress", str(tmp_path / "x.ssc"), "-", "--model",
                       str(tmp_path / "nope"), check=False)
     assert missing.returncode == 2 and b"cannot load codec bundle" in missing.stderr
 
 
-def test_bundle_loads_without_training_packages(bundle):
+def test_bundle_loads_without_training_packages(trained_bundle):
     script = (
         "import sys\n"
         "for m in ('optax', 'orbax', 'orbax.checkpoint', 'grain', 'tensorflow_datasets', 'flax',"
@@ -88,7 +85,7 @@ def test_bundle_loads_without_training_packages(bundle):
         "    sys.modules[m] = None\n"
         "import numpy as np\n"
         "from sscodec.codec import Codec\n"
-        f"codec = Codec.load({bundle!r})\n"
+        f"codec = Codec.load({trained_bundle!r})\n"
         "codes = codec.encode(np.zeros(4800, np.float32), 24000)\n"
         "print('ISOLATED_OK', codes.shape, codec.decode(codes).shape)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
@@ -96,8 +93,8 @@ def test_bundle_loads_without_training_packages(bundle):
     assert "ISOLATED_OK (15, 4) (4800,)" in result.stdout, result.stderr[-3000:]
 
 
-def test_export_options_for_entropy_tables(bundle, tmp_path):
-    run = os.path.join(os.path.dirname(bundle), "run")
+def test_export_options_for_entropy_tables(trained_bundle, tmp_path):
+    run = os.path.join(os.path.dirname(trained_bundle), "run")
     sscodec("export", "--workdir", run, "--out", str(tmp_path / "plain"), "--no-entropy")
     assert "entropy.safetensors" not in os.listdir(tmp_path / "plain")
     sf.write(tmp_path / "in.wav", np.zeros(4800, np.float32), 24000)

@@ -1,0 +1,275 @@
+"""Objective quality metrics for codec evaluation: numpy arrays in, plain floats out.
+
+Every metric compares a mono `reference` with an `estimate` (the decoded audio) at one sample rate;
+each resamples (with soxr) to the rate its reference implementation expects:
+
+- ``visqol_audio``: ViSQOL v3 audio mode (MOS-LQO, 1..~4.75), both signals at 48 kHz.
+- ``visqol_speech``: ViSQOL v3 speech mode at 16 kHz with the deep-lattice mapper (the C++ default).
+- ``pesq``: wideband PESQ (ITU-T P.862.2, MOS-LQO 1.04..4.64) at 16 kHz, via the `pesq` package.
+- ``stoi``: STOI (0..1) via `pystoi`, which resamples to 10 kHz itself.
+- ``si_sdr``: scale-invariant SDR in dB (Le Roux et al. 2019), capped to +-100 dB.
+- ``mel_distance``: exactly the training reconstruction loss, `losses.multiscale_mel_loss`
+  (see `mel_distance`), so eval and training report one quantity; 0 for identical signals.
+
+The first three only make sense on speech (`SPEECH_METRICS`). `score` computes any subset and
+returns None, with a logged warning, where a metric is undefined for the input (silence, audio
+too short): the results go into JSON, so they are never inf or NaN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+import tempfile
+from typing import Iterator, Sequence
+
+import numpy as np
+import soxr
+
+from sscodec.audio import hann, mel_fft_size, mel_filterbank
+
+log = logging.getLogger(__name__)
+
+SPEECH_METRICS = ("visqol_speech", "pesq", "stoi")  # only meaningful on speech
+ALL_METRICS = ("visqol_audio", "visqol_speech", "pesq", "stoi", "si_sdr", "mel_distance")
+HIGHER_IS_BETTER = {"visqol_audio": True, "visqol_speech": True, "pesq": True, "stoi": True,
+                    "si_sdr": True, "mel_distance": False}
+
+SI_SDR_CAP_DB = 100.0
+
+
+def _mono(x: np.ndarray, name: str) -> np.ndarray:
+    """[T] or [T, channels] (mixed down) -> float64 [T]; rejects empty input."""
+    x = np.asarray(x, np.float64)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"{name} must be non-empty [T] or [T, channels] audio, "
+                         f"got shape {x.shape}")
+    return x
+
+
+def _pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ref, est = _mono(reference, "reference"), _mono(estimate, "estimate")
+    if ref.shape != est.shape:
+        raise ValueError(f"reference and estimate differ in length ({len(ref)} vs {len(est)}); "
+                         "score() trims or pads the estimate for you")
+    return ref, est
+
+
+def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    return x if rate_in == rate_out else soxr.resample(x, rate_in, rate_out)
+
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Scale-invariant SDR in dB of `estimate` against `reference` (both made zero-mean).
+
+    10 log10(|a s|^2 / |a s - e|^2) with a = <e, s> / <s, s>. The noise energy gets a floor of
+    1e-10 of the target energy (so identical signals give exactly +100 dB rather than inf) and the
+    result is clipped to [-100, 100] dB; a silent (constant) estimate scores -100 dB, the limit
+    of a vanishing one. Raises ValueError for a silent reference, where SI-SDR is undefined.
+    """
+    ref, est = _pair(reference, estimate)
+    ref, est = ref - ref.mean(), est - est.mean()
+    ref_energy = float(ref @ ref)
+    if ref_energy == 0.0:
+        raise ValueError("SI-SDR is undefined for a silent reference")
+    if not est.any():
+        return -SI_SDR_CAP_DB
+    target = (est @ ref) / ref_energy * ref
+    noise = est - target
+    num, den = float(target @ target), float(noise @ noise)
+    floor = 10.0 ** (-SI_SDR_CAP_DB / 10.0)
+    # tiny keeps log10 finite when the estimate is silent or orthogonal (num = 0).
+    value = 10.0 * math.log10((num + np.finfo(np.float64).tiny) /
+                              (den + floor * num + np.finfo(np.float64).tiny))
+    return float(np.clip(value, -SI_SDR_CAP_DB, SI_SDR_CAP_DB))
+
+
+def _log_mel_terms(x: np.ndarray, y: np.ndarray, sample_rate: int, window: int, n_mels: int,
+                   log_epsilon: float, block: int = 2048) -> tuple[float, float]:
+    """(mean |S(x) - S(y)|, mean over frames of ||log S(x) - log S(y)||_2) for one window size.
+
+    A float64 numpy port of `audio.mel_spectrogram` (same padding, Hann window, zero-padded FFT,
+    filterbank and sqrt(|z|^2 + 1e-12) magnitude); frames go through in blocks to bound memory.
+    """
+    hop = window // 4
+    n_fft = mel_fft_size(sample_rate, window, n_mels)
+    fb = mel_filterbank(sample_rate, n_fft, n_mels).astype(np.float64)
+    win = hann(window).astype(np.float64)
+    pad = (window - hop, 0)  # past-side padding, as audio.stft
+    fx = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad), window)[::hop]
+    fy = np.lib.stride_tricks.sliding_window_view(np.pad(y, pad), window)[::hop]
+    l1 = log_l2 = 0.0
+    for i in range(0, len(fx), block):
+        mels = []
+        for frames in (fx[i: i + block], fy[i: i + block]):
+            z = np.fft.rfft(frames * win, n=n_fft, axis=-1)
+            mels.append(np.sqrt(z.real ** 2 + z.imag ** 2 + 1e-12) @ fb)
+        a, b = mels
+        l1 += float(np.abs(a - b).sum())
+        log_l2 += float(np.linalg.norm(np.log(a + log_epsilon) - np.log(b + log_epsilon),
+                                       axis=-1).sum())
+    return l1 / (len(fx) * n_mels), log_l2 / len(fx)
+
+
+def mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
+                 windows: Sequence[int] = (64, 128, 256, 512, 1024, 2048), n_mels: int = 64,
+                 log_epsilon: float = 1e-5) -> float:
+    """The training reconstruction loss (`losses.multiscale_mel_loss`, TensorBoard's
+    loss/reconstruction), computed in float64 numpy; lower is better, 0 for identical signals.
+
+    sum over window sizes s of [ mean |S_s(x) - S_s(y)| + sqrt(s/2) mean_t ||log(S_s(x) + eps) -
+    log(S_s(y) + eps)||_2 ] on 64-bin mel magnitude spectrograms with hop s/4. Not DAC's mel
+    distance: the log term is an sqrt(s/2)-weighted L2 over mel bins, as in the SoundStream paper,
+    which makes values large (hundreds to thousands, dominated by quiet passages). Defaults match
+    the paper config; pass a model's `config.loss.mel_windows`, `mel_bins` and `log_epsilon` to
+    match its training curve. Numpy rather than the jax function itself because jax compiles
+    anew for every input length (~0.5 s each); tests pin the two to agree.
+    """
+    ref, est = _pair(reference, estimate)
+    if len(ref) < max(windows):
+        raise ValueError(f"mel_distance needs at least {max(windows)} samples, got {len(ref)}")
+    total = 0.0
+    for s in windows:
+        l1, log_l2 = _log_mel_terms(ref, est, sample_rate, s, n_mels, log_epsilon)
+        total += l1 + math.sqrt(s / 2.0) * log_l2
+    return total
+
+
+def pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float | None:
+    """Wideband PESQ (P.862.2) on both signals resampled to 16 kHz; None (and a warning) where
+    PESQ finds no speech or the audio is under 0.25 s."""
+    import pesq
+
+    ref, est = _pair(reference, estimate)
+    ref, est = _resample(ref, sample_rate, 16000), _resample(est, sample_rate, 16000)
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):  # pesq divides silence by its 0 peak
+            return float(pesq.pesq(16000, ref, est, "wb"))
+    except pesq.PesqError as e:
+        message = e.args[0].decode() if e.args and isinstance(e.args[0], bytes) else str(e)
+        log.warning("pesq is undefined here (%s: %s); reporting None", type(e).__name__, message)
+        return None
+
+
+def stoi(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """STOI (0..1, Taal et al. 2011) via `pystoi`, which resamples to 10 kHz itself."""
+    import pystoi
+
+    ref, est = _pair(reference, estimate)
+    return float(pystoi.stoi(ref, est, sample_rate))
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Hides what native code writes to fd 2 (TFLite's "INFO: Created TensorFlow Lite XNNPACK
+    delegate" banner) but passes on any other line, so real errors stay visible."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                if line.strip() and not line.startswith("INFO: "):
+                    log.warning("visqol: %s", line)
+
+
+class Visqol:
+    """ViSQOL v3 (visqol-python) in audio and speech mode.
+
+    Each mode's `VisqolApi` is created on first use and reused: keep one `Visqol` per process.
+    The first audio-mode call JIT-compiles visqol's numba kernels (~10 s on 2 cores with an empty
+    numba cache, ~2 s once numba's on-disk cache holds them); after that audio mode costs ~0.1 s
+    and speech mode ~0.03 s per second of audio
+    (experiments/benchmarks/eval_metrics.py measures both).
+    """
+
+    def __init__(self) -> None:
+        self._apis: dict[str, object] = {}
+
+    def _api(self, mode: str):
+        if mode not in self._apis:
+            from visqol.api import VisqolApi
+            from visqol.quality_mapper import has_lattice_runtime
+
+            api = VisqolApi()
+            if mode == "speech":
+                # visqol's polynomial fallback over-predicts speech MOS by 1-2 points: refuse it.
+                if not has_lattice_runtime():
+                    raise ImportError("ViSQOL speech mode needs the lattice model runtime "
+                                      "ai-edge-litert: pip install 'visqol-python[lattice]'")
+                with _quiet_stderr():
+                    api.create(mode="speech", use_lattice_model=True)
+            else:
+                api.create(mode="audio")
+            self._apis[mode] = api
+        return self._apis[mode]
+
+    def _measure(self, mode: str, rate: int, reference: np.ndarray, estimate: np.ndarray,
+                 sample_rate: int) -> float:
+        ref, est = _pair(reference, estimate)
+        ref, est = _resample(ref, sample_rate, rate), _resample(est, sample_rate, rate)
+        return float(self._api(mode).measure_from_arrays(ref, est, rate).moslqo)
+
+    def audio(self, reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+        """ViSQOL audio-mode MOS-LQO (1..~4.75) with both signals resampled to 48 kHz."""
+        return self._measure("audio", 48000, reference, estimate, sample_rate)
+
+    def speech(self, reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+        """ViSQOL speech-mode MOS-LQO (1..5) at 16 kHz with the deep-lattice quality mapper."""
+        return self._measure("speech", 16000, reference, estimate, sample_rate)
+
+
+def _fit(x: np.ndarray, length: int) -> np.ndarray:
+    """Trims or zero-pads x to `length` samples."""
+    return x[:length] if len(x) >= length else np.pad(x, (0, length - len(x)))
+
+
+def score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *, speech: bool,
+          visqol: Visqol | None = None,
+          metrics: Sequence[str] = ALL_METRICS) -> dict[str, float | None]:
+    """Every requested metric of `estimate` against `reference`, in the order asked.
+
+    The estimate is trimmed or zero-padded to the reference's length. Speech-only metrics are
+    None when `speech` is False; a metric that is undefined for this input (pesq or SI-SDR on
+    silence, audio too short for ViSQOL or the mel windows) is None with a logged warning. Pass
+    one `visqol` across calls: creating it costs more than a measurement.
+    """
+    unknown = [m for m in metrics if m not in ALL_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; choose from {ALL_METRICS}")
+    ref = _mono(reference, "reference")
+    est = _fit(_mono(estimate, "estimate"), len(ref))
+    if visqol is None and {"visqol_audio", "visqol_speech"} & set(metrics):
+        visqol = Visqol()
+    compute = {
+        "visqol_audio": lambda: visqol.audio(ref, est, sample_rate),
+        "visqol_speech": lambda: visqol.speech(ref, est, sample_rate),
+        "pesq": lambda: pesq_wb(ref, est, sample_rate),
+        "stoi": lambda: stoi(ref, est, sample_rate),
+        "si_sdr": lambda: si_sdr(ref, est),
+        "mel_distance": lambda: mel_distance(ref, est, sample_rate),
+    }
+    results: dict[str, float | None] = {}
+    for name in metrics:
+        value = None
+        if speech or name not in SPEECH_METRICS:
+            try:
+                value = compute[name]()
+            except ValueError as e:  # the metric's way of saying "undefined for this input"
+                log.warning("%s is undefined here (%s); reporting None", name, e)
+            if value is not None and not math.isfinite(value):
+                log.warning("%s gave %s; reporting None", name, value)
+                value = None
+        results[name] = value
+    return results

@@ -6,6 +6,11 @@
   sscodec export --workdir runs/tiny [--step N] --out bundles/tiny [--entropy-data SPEC]
   sscodec compress IN.wav OUT.ssc --model bundles/tiny [--kbps 1.8] [--raw] [--denoise]
   sscodec decompress IN.ssc OUT.wav --model bundles/tiny     (paths may be - for stdin/stdout)
+  sscodec eval --model bundles/tiny (or --workdir runs/tiny) --data embedded --kbps 0.9,1.8
+               --out evals/tiny [--baselines opus,codec2] [--opus-kbps 6,12,24]
+  sscodec sweep run experiments/sweeps/bitrate_scalability.py --out sweeps/fig7c [--smoke]
+  sscodec sweep submit experiments/sweeps/bitrate_scalability.py --out DIR --cluster slurm|xpk
+  sscodec report sweeps/fig7c
   sscodec info  --config experiments/soundstream_24khz.py [--json] [--config.KEY=VALUE ...]
   sscodec data index DIR --out MANIFEST.jsonl [--deep] [--workers N]
   sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
@@ -20,6 +25,8 @@ import argparse
 import json
 import logging
 import sys
+
+from sscodec import cli_eval
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -74,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--entropy-seconds", type=float, default=120.0,
                         help="seconds of audio for the entropy tables")
     export.add_argument("--no-entropy", action="store_true", help="write no entropy tables")
+    cli_eval.add_parsers(sub)
+
     for name, what in (("compress", "audio file -> .ssc stream"),
                        ("decompress", ".ssc stream -> WAV at the original rate and length")):
         p = sub.add_parser(name, help=what)
@@ -175,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _data_command(args)
         except (FileNotFoundError, ValueError) as e:
+            print(f"sscodec: error: {e}", file=sys.stderr)
+            return 2
+    if args.command in ("eval", "sweep", "report"):
+        try:
+            return cli_eval.run(args)
+        except (FileNotFoundError, ValueError) as e:  # ConfigError included
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
     if args.command in ("compress", "decompress", "export"):

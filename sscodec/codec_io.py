@@ -32,6 +32,25 @@ def _write_bytes(path: str, data: bytes) -> None:
             f.write(data)
 
 
+def encode_to_stream(codec: Codec, audio: np.ndarray, rate: int, kbps: float | None = None,
+                     entropy: bool = True, denoise: bool = False, progress: bool = False
+                     ) -> tuple[bitstream.Header, bytes]:
+    """Audio [T] or [T, C] at `rate` -> (header, .ssc bytes), entropy coded when `entropy` and
+    the bundle has tables."""
+    audio = np.asarray(audio, np.float32)
+    if not np.isfinite(audio).all():
+        raise ValueError("the audio holds non-finite samples")
+    codes = codec.encode(audio, rate, kbps, denoise=denoise, progress=progress)
+    tables = codec.entropy_tables if entropy else None
+    flags = ((bitstream.FLAG_ENTROPY if tables is not None else 0)
+             | (bitstream.FLAG_DENOISE if denoise else 0))
+    header = bitstream.Header(
+        model_hash=codec.model_hash, sample_rate=codec.sample_rate, frame_size=codec.frame_size,
+        num_quantizers=codes.shape[1], bits_per_code=codec.bits_per_code,
+        num_frames=codes.shape[0], original_length=len(audio), original_rate=rate, flags=flags)
+    return header, bitstream.write(codes, header, tables)
+
+
 def compress(codec: Codec, in_path: str, out_path: str, kbps: float | None = None,
              entropy: bool = True, denoise: bool = False) -> tuple[bitstream.Header, int]:
     """Encodes an audio file into an .ssc stream, entropy coded when `entropy` and the bundle
@@ -42,26 +61,26 @@ def compress(codec: Codec, in_path: str, out_path: str, kbps: float | None = Non
         raise ValueError(f"cannot read audio from {in_path}: {e}") from None
     if not np.isfinite(audio).all():
         raise ValueError(f"{in_path} holds non-finite samples")
-    codes = codec.encode(audio, rate, kbps, denoise=denoise, progress=True)
-    tables = codec.entropy_tables if entropy else None
-    flags = ((bitstream.FLAG_ENTROPY if tables is not None else 0)
-             | (bitstream.FLAG_DENOISE if denoise else 0))
-    header = bitstream.Header(
-        model_hash=codec.model_hash, sample_rate=codec.sample_rate, frame_size=codec.frame_size,
-        num_quantizers=codes.shape[1], bits_per_code=codec.bits_per_code,
-        num_frames=codes.shape[0], original_length=len(audio), original_rate=rate, flags=flags)
-    data = bitstream.write(codes, header, tables)
+    header, data = encode_to_stream(codec, audio, rate, kbps, entropy, denoise, progress=True)
     _write_bytes(out_path, data)
     return header, len(data)
+
+
+def decode_from_stream(codec: Codec, data: bytes, progress: bool = False
+                       ) -> tuple[bitstream.Header, np.ndarray]:
+    """.ssc bytes -> (header, audio at the codec's rate, frames x frame_size samples)."""
+    header, codes = bitstream.read(data, model_hash=codec.model_hash, tables=codec.entropy_tables)
+    # The denoise flag matters to a model whose FiLM sits at the decoder.
+    audio = codec.decode(codes, denoise=header.denoise and codec.film == "decoder",
+                         progress=progress)
+    return header, audio
 
 
 def decompress(codec: Codec, in_path: str, out_path: str) -> tuple[bitstream.Header, int]:
     """Decodes an .ssc stream into a WAV at its original rate and length; returns the stream's
     header and size in bytes."""
     data = _read_bytes(in_path)
-    header, codes = bitstream.read(data, model_hash=codec.model_hash, tables=codec.entropy_tables)
-    # The denoise flag matters to a model whose FiLM sits at the decoder.
-    audio = codec.decode(codes, denoise=header.denoise and codec.film == "decoder", progress=True)
+    header, audio = decode_from_stream(codec, data, progress=True)
     if header.original_rate != codec.sample_rate:
         import soxr
         audio = soxr.resample(audio, codec.sample_rate, header.original_rate).astype(np.float32)

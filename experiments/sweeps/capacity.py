@@ -1,0 +1,38 @@
+"""Paper Table I: encoder / decoder capacity (C_enc, C_dec) at 6 kbps: parameters, real-time
+factors and quality.
+
+The paper's RTFs are one thread of a Pixel 4; ours are measured by `sscodec eval` on the machine
+that ran the evaluation (all threads), so compare their ratios, not their values.
+
+Run:
+  sscodec sweep run experiments/sweeps/capacity.py --out sweeps/capacity
+  sscodec report sweeps/capacity
+"""
+
+from sscodec.sweeps import Point, Sweep
+
+BASE = "experiments/soundstream_24khz_6kbps.py"
+# (C_enc, C_dec, paper #params, paper RTF enc, paper RTF dec, paper ViSQOL)
+ROWS = [(32, 32, "8.4 M", "2.4x", "2.3x", "4.01 ± 0.03"),
+        (16, 16, "2.4 M", "7.5x", "7.1x", "3.98 ± 0.03"),
+        (16, 32, "5.5 M", "7.5x", "2.3x", "4.02 ± 0.03"),
+        (8, 32, "4.8 M", "18.6x", "2.3x", "3.99 ± 0.03"),
+        (32, 16, "5.3 M", "2.4x", "7.1x", "3.97 ± 0.03"),
+        (32, 8, "4.4 M", "2.4x", "17.1x", "3.90 ± 0.03")]
+
+
+def get_sweep() -> Sweep:
+    return Sweep(
+        name="capacity",
+        title="Table I: encoder/decoder capacity at 6 kbps",
+        layout="by_point",
+        table_kbps=6,
+        points=[Point(f"enc{e}_dec{d}", BASE,
+                      {"model.encoder_channels": e, "model.decoder_channels": d}, kbps=(6,),
+                      label={"C_enc": e, "C_dec": d},
+                      paper={"params": p, "rtf_enc": re, "rtf_dec": rd, "visqol": v})
+                for e, d, p, re, rd, v in ROWS],
+        paper_note=("A lighter encoder costs almost nothing; a lighter decoder costs more "
+                    "(C_dec = 8: 3.90)."),
+        eval={"data": "embedded"},
+    )

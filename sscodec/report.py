@@ -1,0 +1,161 @@
+"""`sscodec report SWEEP_DIR`: rate-quality curves (PNG) and the paper's table for a sweep.
+
+Reads what `sscodec sweep run` wrote (collecting it into results.json first) and writes
+
+  rate_quality_METRIC.png   metric vs achieved kbps, one panel per category, one line per model
+                            (and denoise setting) and per baseline, 95% CI error bars
+  report.md                 the sweep's table in the paper's layout beside the paper's numbers,
+                            links to the plots, and every system's scores per category
+
+The table compares ViSQOL in audio mode (48 kHz, our reading of the paper's unstated mode).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+from sscodec.eval_table import CATEGORY_ORDER, METRIC_LABELS, cell, summary_table
+from sscodec.sweeps import collect
+
+TABLE_METRIC = "visqol_audio"
+
+
+def _entries(results: dict) -> list[dict]:
+    """Every summary entry of every point and of the baselines."""
+    entries = []
+    for name, result in results["points"].items():
+        entries += result["summary"]
+    if results.get("baselines"):
+        entries += results["baselines"]["summary"]
+    return entries
+
+
+
+
+def _find(entries, system: str, kbps: float, category: str) -> dict | None:
+    for e in entries:
+        if e["system"] == system and abs(e["kbps"] - kbps) < 1e-6 and e["category"] == category:
+            return e
+    return None
+
+
+def rate_table(results: dict, metric: str = TABLE_METRIC) -> str:
+    """Rows = bitrates, one column per system (paper Fig. 7c / Fig. 8 read as a table)."""
+    sweep = results["sweep"]
+    category = sweep["table_category"]
+    entries = [e for e in _entries(results) if e["category"] == category]
+    systems = list(dict.fromkeys(e["system"] for e in entries if e["system"] != "codec2"))
+    rates = sorted({e["kbps"] for e in entries if e["system"] != "codec2"})
+    lines = ["| kbps | " + " | ".join(systems) + " |", "|" + "---|" * (len(systems) + 1)]
+    for rate in rates:
+        cells = [cell((_find(entries, s, rate, category) or {}).get(metric)) for s in systems]
+        lines.append(f"| {rate:g} | " + " | ".join(cells) + " |")
+    codec2 = _find(entries, "codec2", 3.2, category)
+    if codec2:
+        lines.append(f"\ncodec2 at 3.2 kbps: {cell(codec2.get(metric))}.")
+    return "\n".join(lines)
+
+
+def _ours(key: str, result: dict, entry: dict | None, metric: str) -> str:
+    if key == "params":
+        return f"{result['model']['parameters']['total'] / 1e6:.2f} M"
+    if key in ("rtf_enc", "rtf_dec"):
+        speed = result.get("speed") or {}
+        value = speed.get("encode_rtf" if key == "rtf_enc" else "decode_rtf")
+        return "–" if value is None else f"{value:.1f}x"
+    return cell((entry or {}).get(metric))
+
+
+def point_table(results: dict, metric: str = TABLE_METRIC) -> str:
+    """One row per point: its label columns, then paper and ours side by side (Tables I and II)."""
+    sweep = results["sweep"]
+    kbps, category = sweep["table_kbps"], sweep["table_category"]
+    labels = list(dict.fromkeys(k for p in sweep["points"] for k in p["label"]))
+    keys = list(dict.fromkeys(k for p in sweep["points"] for k in p["paper"])) or ["visqol"]
+    head = labels + [f"{side} {k}" for k in keys for side in ("paper", "ours")]
+    lines = ["| point | " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 1)]
+    for point in sweep["points"]:
+        result = results["points"].get(point["name"])
+        entry = _find(result["summary"], point["name"], kbps, category) if result else None
+        cells = [str(point["label"].get(k, "")) for k in labels]
+        for k in keys:
+            cells += [str(point["paper"].get(k, "–")),
+                      _ours(k, result, entry, metric) if result else "not run"]
+        lines.append(f"| {point['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_rate_quality(results: dict, metric: str, path: str) -> bool:
+    """Draws metric vs achieved kbps; False when no system has the metric."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = [e for e in _entries(results) if e.get(metric) and e[metric]["mean"] is not None]
+    categories = sorted({e["category"] for e in entries}, key=CATEGORY_ORDER.index)
+    if not entries:
+        return False
+    fig, axes = plt.subplots(1, len(categories), figsize=(4.2 * len(categories), 3.6),
+                             squeeze=False, sharey=True)
+    for ax, category in zip(axes[0], categories):
+        for system in dict.fromkeys(e["system"] for e in entries):
+            pts = sorted((e["kbps_actual"], e[metric]["mean"], e[metric]["ci95"])
+                         for e in entries if e["system"] == system and e["category"] == category)
+            if not pts:
+                continue
+            x, y, err = zip(*pts)
+            err = [e or 0.0 for e in err]
+            style = {"linestyle": "--"} if system in ("Opus", "codec2") else {}
+            ax.errorbar(x, y, yerr=err, marker="o", markersize=4, capsize=2, label=system, **style)
+        ax.set_title(category.replace("_", " "))
+        ax.set_xlabel("kbps (achieved)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(METRIC_LABELS.get(metric, metric))
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{results['sweep']['title']}: {METRIC_LABELS.get(metric, metric)}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_report(sweep_dir: str, metrics: Sequence[str] | None = None) -> list[str]:
+    """Collects the sweep, draws a PNG per metric and writes report.md; returns the paths."""
+    collect(sweep_dir)
+    with open(os.path.join(sweep_dir, "results.json")) as f:
+        results = json.load(f)
+    sweep = results["sweep"]
+    if not results["points"] and not results.get("baselines"):
+        raise FileNotFoundError(f"{sweep_dir}: no point has been evaluated yet")
+    written = []
+    pngs = []
+    for metric in metrics or (TABLE_METRIC, "visqol_speech", "pesq"):
+        path = os.path.join(sweep_dir, f"rate_quality_{metric}.png")
+        if plot_rate_quality(results, metric, path):
+            written.append(path)
+            pngs.append(os.path.basename(path))
+    table = point_table(results) if sweep["layout"] == "by_point" else rate_table(results)
+    parts = [f"# {sweep['title']}", ""]
+    if sweep.get("smoke") or sweep.get("steps"):
+        parts += [f"**Shortened run** (smoke: {sweep['smoke']}, steps: {sweep['steps']}): the "
+                  "numbers check the machinery, not the paper.", ""]
+    parts += [f"{METRIC_LABELS[TABLE_METRIC]} (mean ± 95% CI) on {sweep['table_category']} clips"
+              + (f" at {sweep['table_kbps']:g} kbps" if sweep["layout"] == "by_point" else "")
+              + ".", "", table, ""]
+    if sweep.get("paper_note"):
+        parts += [f"Paper: {sweep['paper_note']}", ""]
+    if results["missing"]:
+        parts += [f"Not evaluated yet: {', '.join(results['missing'])}.", ""]
+    parts += [f"![{p}]({p})" for p in pngs]
+    entries = _entries(results)
+    metric_names = next(iter(results["points"].values()), results.get("baselines"))[
+        "settings"]["metrics"]
+    for category in sorted({e["category"] for e in entries}, key=CATEGORY_ORDER.index):
+        parts += ["", f"## {category.replace('_', ' ')}", "",
+                  summary_table([e for e in entries if e["category"] == category], metric_names)]
+    path = os.path.join(sweep_dir, "report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(parts) + "\n")
+    return written + [path]

@@ -1,0 +1,236 @@
+"""Sweeps: the paper's experiments as lists of config diffs, run here or as one cluster job per point.
+
+A sweep file in `experiments/sweeps/` defines `get_sweep()` returning a `Sweep`: its points (an
+experiment config plus a few overrides each, and the bitrates to evaluate it at), the evaluation
+settings shared by every point, and the table of the paper it reproduces (with the paper's own
+numbers, drawn by `sscodec report`). A sweep folder holds
+
+  sweep.json                    the sweep as run (points, overrides, eval settings, smoke or not)
+  points/NAME/run/              the point's training run (checkpoints, metrics, samples)
+  points/NAME/run/bundle/       its exported inference bundle
+  points/NAME/eval/             eval.json / eval.md of the point (no baselines)
+  baselines/                    eval.json / eval.md of Opus and codec2 on the same clips
+  results.json                  everything collected (`sscodec sweep collect`)
+
+Every step is resumable: training resumes from its latest checkpoint and finished evaluations are
+kept, so running a sweep again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from typing import Sequence
+
+from sscodec.config import load_config
+
+log = logging.getLogger(__name__)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINES = "baselines"
+
+
+@dataclasses.dataclass
+class Point:
+    """One model of a sweep: `config` (relative to the repository root) changed by `overrides`."""
+
+    name: str
+    config: str
+    overrides: dict = dataclasses.field(default_factory=dict)
+    kbps: tuple[float, ...] | None = None  # bitrates to evaluate (None: all of the model's)
+    denoise: str = "auto"  # see sscodec.evaluate.model_points
+    label: dict = dataclasses.field(default_factory=dict)  # table columns, e.g. {"N_q": 8}
+    paper: dict = dataclasses.field(default_factory=dict)  # the paper's numbers for this point
+
+
+@dataclasses.dataclass
+class Sweep:
+    """A set of points, their shared evaluation settings and the paper table they reproduce."""
+
+    name: str
+    title: str
+    points: list[Point]
+    layout: str = "by_rate"  # "by_rate": rows = kbps, a column per system; "by_point": a row each
+    table_kbps: float | None = None  # by_point: the bitrate the table compares at
+    table_category: str = "all"  # the category whose scores go in the table
+    paper_note: str = ""  # what the paper says where it gives no numbers
+    eval: dict = dataclasses.field(default_factory=dict)  # sscodec.evaluate.run_eval settings
+    baselines: tuple[str, ...] = ("opus", "codec2")
+    opus_kbps: tuple[float, ...] = (6, 9, 12, 18, 24)
+
+    def select(self, only: Sequence[str] | None) -> list[Point]:
+        """Points named (or indexed) in `only`; all of them for None."""
+        if not only:
+            return list(self.points)
+        by_name = {p.name: p for p in self.points}
+        chosen = []
+        for item in only:
+            if item.isdigit() and int(item) < len(self.points):
+                chosen.append(self.points[int(item)])
+            elif item in by_name:
+                chosen.append(by_name[item])
+            elif item != BASELINES and not (item.isdigit() and int(item) == len(self.points)):
+                raise ValueError(f"{self.name} has no point {item!r}; points: "
+                                 f"{', '.join(by_name)} (or 0-{len(self.points)}, the last "
+                                 f"being '{BASELINES}')")
+        return chosen
+
+    def wants_baselines(self, only: Sequence[str] | None) -> bool:
+        return bool(self.baselines) and (not only or BASELINES in only
+                                         or str(len(self.points)) in only)
+
+
+def load_sweep(path: str) -> Sweep:
+    """Loads a sweep file (calls its `get_sweep()`) and checks every point's config loads."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"sweep file not found: {path}")
+    spec = importlib.util.spec_from_file_location(f"sscodec_sweep_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_sweep"):
+        raise ValueError(f"{path} defines no get_sweep()")
+    sweep = module.get_sweep()
+    names = [p.name for p in sweep.points]
+    if len(set(names)) != len(names) or BASELINES in names:
+        raise ValueError(f"{path}: point names must be unique and not '{BASELINES}': {names}")
+    for point in sweep.points:
+        point_config(point)  # a bad key fails now, naming it, not hours into the sweep
+    return sweep
+
+
+# ---------------------------------------------------------------------------- configs
+
+# --smoke: every point shrunk to run end to end on a laptop CPU in about a minute. The points'
+# differences (quantizers, codebook size, dropout, FiLM, the encoder/decoder width ratio) are kept.
+SMOKE_CHANNEL_DIVISOR = 8
+SMOKE = {"num_steps": 3, "model.embedding_dim": 32, "discriminator.wave_channels": 4,
+         "discriminator.wave_max_channels": 64, "discriminator.stft_channels": 4,
+         "loss.mel_windows": (64, 128, 256, 512, 1024), "data.crop_frames": 40,
+         "data.batch_size": 4, "train.log_every": 1, "train.sample_every": 0,
+         "train.checkpoint_every": 1000}
+SMOKE_EVAL = {"per_category": 1, "clip_seconds": 2.0, "entropy_seconds": 20.0}
+
+
+def _resolve(path: str) -> str:
+    return path if os.path.isabs(path) else os.path.join(ROOT, path)
+
+
+def _format(value) -> str:
+    return repr(value) if not isinstance(value, str) else value
+
+
+def point_config(point: Point, smoke: bool = False, steps: int | None = None):
+    """The point's resolved config and the `--config.KEY=VALUE` overrides that produce it."""
+    overrides = {**point.overrides}
+    if smoke:
+        config = load_config(_resolve(point.config), _as_args(overrides))
+        overrides.update(SMOKE)
+        for key in ("encoder_channels", "decoder_channels"):
+            overrides[f"model.{key}"] = max(1, config.model[key] // SMOKE_CHANNEL_DIVISOR)
+    if steps is not None:
+        overrides["num_steps"] = steps
+    args = _as_args(overrides)
+    return load_config(_resolve(point.config), args), args
+
+
+def _as_args(overrides: dict) -> list[str]:
+    return [f"{k}={_format(v)}" for k, v in overrides.items()]
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def point_dir(out: str, name: str) -> str:
+    return os.path.join(out, "points", name)
+
+
+def eval_settings(sweep: Sweep, smoke: bool) -> dict:
+    return {**sweep.eval, **(SMOKE_EVAL if smoke else {})}
+
+
+def _write_json(path: str, value) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def train_point(point: Point, workdir: str, smoke: bool = False, steps: int | None = None) -> None:
+    """Trains (or resumes) the point with `sscodec train` in a child process, as a cluster job
+    would, so every point starts from a clean JAX runtime."""
+    _, args = point_config(point, smoke, steps)
+    command = [sys.executable, "-m", "sscodec.cli", "train", "--config", _resolve(point.config),
+               "--workdir", workdir, *[f"--config.{a}" for a in args]]
+    log.info("training %s: %s", point.name, " ".join(command[2:]))
+    result = subprocess.run(command, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f"training point {point.name} failed with exit code "
+                           f"{result.returncode} (command: {' '.join(command[2:])})")
+
+
+def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: bool = False,
+              steps: int | None = None, progress: bool = True) -> None:
+    """Trains, exports and evaluates the selected points one after another, then the baselines."""
+    from sscodec.evaluate import run_eval
+
+    points = sweep.select(only)
+    _write_json(os.path.join(out, "sweep.json"), describe(sweep, smoke, steps))
+    settings = eval_settings(sweep, smoke)
+    for i, point in enumerate(points):
+        where = point_dir(out, point.name)
+        result = os.path.join(where, "eval", "eval.json")
+        if os.path.isfile(result):
+            log.info("[%d/%d] %s: already evaluated (%s)", i + 1, len(points), point.name, result)
+            continue
+        log.info("[%d/%d] %s", i + 1, len(points), point.name)
+        train_point(point, os.path.join(where, "run"), smoke, steps)
+        run_eval(os.path.join(where, "eval"), workdir=os.path.join(where, "run"),
+                 name=point.name, kbps=point.kbps, baseline_names=(), denoise=point.denoise,
+                 progress=progress, **settings)
+    if sweep.wants_baselines(only) and not os.path.isfile(
+            os.path.join(out, BASELINES, "eval.json")):
+        log.info("baselines: %s", ", ".join(sweep.baselines))
+        run_eval(os.path.join(out, BASELINES), baseline_names=sweep.baselines,
+                 opus_kbps=sweep.opus_kbps, progress=progress, **settings)
+
+
+def describe(sweep: Sweep, smoke: bool = False, steps: int | None = None) -> dict:
+    """The sweep as JSON: what `sscodec report` reads back."""
+    value = dataclasses.asdict(sweep)
+    for point, entry in zip(sweep.points, value["points"]):
+        entry["overrides_applied"] = point_config(point, smoke, steps)[1]
+    return value | {"smoke": smoke, "steps": steps}
+
+
+def collect(out: str) -> str:
+    """Gathers sweep.json and every finished evaluation into OUT/results.json; returns a one-line
+    account of what is there and what is missing."""
+    path = os.path.join(out, "sweep.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{out} is not a sweep folder (no sweep.json); run "
+                                "`sscodec sweep run` first")
+    with open(path) as f:
+        sweep = json.load(f)
+    results, missing = {}, []
+    for point in sweep["points"]:
+        file = os.path.join(point_dir(out, point["name"]), "eval", "eval.json")
+        if os.path.isfile(file):
+            with open(file) as f:
+                results[point["name"]] = json.load(f)
+        else:
+            missing.append(point["name"])
+    baselines = None
+    if os.path.isfile(os.path.join(out, BASELINES, "eval.json")):
+        with open(os.path.join(out, BASELINES, "eval.json")) as f:
+            baselines = json.load(f)
+    elif sweep["baselines"]:
+        missing.append(BASELINES)
+    _write_json(os.path.join(out, "results.json"),
+                {"sweep": sweep, "points": results, "baselines": baselines, "missing": missing})
+    return (f"{os.path.join(out, 'results.json')}: {len(results)} of {len(sweep['points'])} "
+            f"points" + (f"; missing: {', '.join(missing)}" if missing else ""))

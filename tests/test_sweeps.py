@@ -1,0 +1,93 @@
+"""Sweeps: every sweep file loads, --smoke shrinks points but keeps their differences, cluster
+submission files, and a two-point sweep end to end (train, export, eval, baselines, report)."""
+
+import glob
+import json
+import os
+import subprocess
+
+import pytest
+
+from sscodec.sweeps import load_sweep, point_config
+from tests.conftest import ROOT, sscodec
+
+SWEEPS = sorted(glob.glob(os.path.join(ROOT, "experiments", "sweeps", "*.py")))
+
+
+def test_every_sweep_loads_and_smoke_keeps_what_the_sweep_varies():
+    names = {os.path.basename(s)[:-3]: load_sweep(s) for s in SWEEPS}
+    assert {"bitrate_scalability", "codebook_depth", "capacity", "denoising", "tiny"} <= set(names)
+    depth = names["codebook_depth"]
+    for point in depth.points:
+        config, _ = point_config(point)
+        smoke, args = point_config(point, smoke=True)
+        rate = 75 * config.quantizer.num_quantizers * (config.quantizer.codebook_size.bit_length() - 1)
+        assert rate == 6000  # every Table II point is 6 kbps
+        assert (smoke.quantizer.num_quantizers, smoke.quantizer.codebook_size) == (
+            config.quantizer.num_quantizers, config.quantizer.codebook_size)
+        assert smoke.num_steps == 3 and smoke.model.encoder_channels == 4
+    capacity = {p.name: point_config(p, smoke=True)[0] for p in names["capacity"].points}
+    assert (capacity["enc8_dec32"].model.encoder_channels,
+            capacity["enc8_dec32"].model.decoder_channels) == (1, 4)
+    films = [point_config(p)[0].model.film for p in names["denoising"].points]
+    assert films == ["encoder", "decoder", "none"]
+    scalability = {p.name: point_config(p, steps=7)[0] for p in names["bitrate_scalability"].points}
+    assert scalability["scalable"].quantizer.dropout and scalability["scalable"].num_steps == 7
+    assert not scalability["no_dropout_18kbps"].quantizer.dropout
+
+
+def test_bad_sweep_files_are_refused(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from sscodec.sweeps import Point, Sweep\n"
+                   "def get_sweep():\n"
+                   "    return Sweep('bad', 'Bad', [Point('a', 'experiments/tiny.py',"
+                   " {'quantizer.num_quantizerz': 3})])\n")
+    with pytest.raises(ValueError, match="quantizer.num_quantizerz"):
+        load_sweep(str(bad))
+    with pytest.raises(ValueError, match="has no point 'c'"):
+        load_sweep(os.path.join(ROOT, "experiments", "sweeps", "tiny.py")).select(["c"])
+
+
+def test_submit_writes_a_slurm_array_and_xpk_workloads(tmp_path):
+    tiny = os.path.join(ROOT, "experiments", "sweeps", "tiny.py")
+    out = sscodec("sweep", "submit", tiny, "--out", str(tmp_path / "s"), "--cluster", "slurm",
+                  "--dry-run", "--steps", "100", "--sbatch-args=--partition=gpu").stdout.decode()
+    script = (tmp_path / "s" / "slurm" / "sweep.sbatch").read_text()
+    assert "#SBATCH --array=0,1,2" in script  # two points, then the baselines
+    assert f'sweep run {tiny} --out {tmp_path / "s"} --only "$SLURM_ARRAY_TASK_ID" --steps 100' \
+        in script
+    assert subprocess.run(["bash", "-n", str(tmp_path / "s" / "slurm" / "sweep.sbatch")]).returncode == 0
+    assert "sbatch --parsable --partition=gpu" in out and "--dependency=afterany:" in out
+    assert "report" in out
+    out = sscodec("sweep", "submit", tiny, "--out", "/mnt/sweeps/tiny", "--cluster", "xpk",
+                  "--xpk-cluster", "c1", "--only", "tiny_no_dropout", "--dry-run").stdout.decode()
+    lines = [line for line in out.splitlines() if line.startswith("xpk workload create")]
+    assert len(lines) == 1 and "--only tiny_no_dropout" in lines[0]
+    assert "experiments/sweeps/tiny.py" in lines[0] and "/mnt/sweeps/tiny" in lines[0]
+    result = sscodec("sweep", "submit", tiny, "--out", str(tmp_path / "x"), "--cluster", "xpk",
+                     "--dry-run", check=False)
+    assert result.returncode == 2 and b"--xpk-cluster" in result.stderr
+
+
+def test_tiny_sweep_end_to_end(tmp_path):
+    tiny = os.path.join(ROOT, "experiments", "sweeps", "tiny.py")
+    out = tmp_path / "sweep"
+    # No --smoke: the tiny model as it is, so training hits the test session's compile cache.
+    result = sscodec("sweep", "run", tiny, "--out", str(out), "--steps", "2")
+    assert b"2 of 2 points" in result.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["points"]) == {"tiny_scalable", "tiny_no_dropout"}
+    assert results["missing"] == [] and results["baselines"]["rows"]
+    for name, point in results["points"].items():
+        assert {r["kbps"] for r in point["rows"]} == {0.45, 0.9, 1.35, 1.8}
+        assert {r["system"] for r in point["rows"]} == {name}
+    report = sscodec("report", str(out), "--metrics", "visqol_audio,pesq").stdout.decode()
+    png = out / "rate_quality_visqol_audio.png"
+    assert str(png) in report and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "rate_quality_pesq.png").stat().st_size > 10_000
+    text = (out / "report.md").read_text()
+    assert "| kbps | tiny_scalable | tiny_no_dropout | Opus |" in text
+    assert "**Shortened run** (smoke: False, steps: 2)" in text and "## noisy speech" in text
+    # A second run finds every point evaluated and only re-collects.
+    again = sscodec("sweep", "run", tiny, "--out", str(out), "--steps", "2")
+    assert b"already evaluated" in again.stderr

@@ -20,6 +20,7 @@ from sscodec.eval_table import CATEGORY_ORDER, METRIC_LABELS, cell, summary_tabl
 from sscodec.sweeps import collect
 
 TABLE_METRIC = "visqol_audio"
+PAPER_KEYS = {"visqol": "ViSQOL", "params": "#params", "rtf_enc": "RTF enc", "rtf_dec": "RTF dec"}
 
 
 def _entries(results: dict) -> list[dict]:
@@ -74,7 +75,7 @@ def point_table(results: dict, metric: str = TABLE_METRIC) -> str:
     kbps, category = sweep["table_kbps"], sweep["table_category"]
     labels = list(dict.fromkeys(k for p in sweep["points"] for k in p["label"]))
     keys = list(dict.fromkeys(k for p in sweep["points"] for k in p["paper"])) or ["visqol"]
-    head = labels + [f"{side} {k}" for k in keys for side in ("paper", "ours")]
+    head = labels + [f"{side} {PAPER_KEYS.get(k, k)}" for k in keys for side in ("paper", "ours")]
     lines = ["| point | " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 1)]
     for point in sweep["points"]:
         result = results["points"].get(point["name"])

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from typing import Sequence
@@ -167,10 +168,36 @@ def train_point(point: Point, workdir: str, smoke: bool = False, steps: int | No
     command = [sys.executable, "-m", "sscodec.cli", "train", "--config", _resolve(point.config),
                "--workdir", workdir, *[f"--config.{a}" for a in args]]
     log.info("training %s: %s", point.name, " ".join(command[2:]))
-    result = subprocess.run(command, cwd=ROOT)
-    if result.returncode != 0:
-        raise RuntimeError(f"training point {point.name} failed with exit code "
-                           f"{result.returncode} (command: {' '.join(command[2:])})")
+    child = subprocess.Popen(command, cwd=ROOT)
+
+    def forward(signum, frame):  # a preemption notice (SLURM, GKE) must reach the trainer
+        child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if code != 0:
+        raise RuntimeError(f"training point {point.name} failed with exit code {code} "
+                           f"(command: {' '.join(command[2:])})")
+    if not os.path.isfile(os.path.join(workdir, "config.json")) or _stopped_early(workdir, point,
+                                                                                   smoke, steps):
+        raise RuntimeError(f"training point {point.name} stopped before its last step "
+                           "(preempted?); run the sweep again to resume it")
+
+
+def _stopped_early(workdir: str, point: Point, smoke: bool, steps: int | None) -> bool:
+    """Whether the run's latest checkpoint is short of num_steps (a preempted run exits 0)."""
+    from sscodec.checkpoint import Checkpointer, locate
+
+    config, _ = point_config(point, smoke, steps)
+    checkpoints = Checkpointer(locate(workdir)[0], read_only=True)
+    try:
+        return (checkpoints.latest_step() or 0) < config.num_steps
+    finally:
+        checkpoints.close()
 
 
 def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: bool = False,

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from sscodec.sweeps import load_sweep, point_config
+from sscodec.sweeps import _stopped_early, load_sweep, point_config
 from tests.conftest import ROOT, sscodec
 
 SWEEPS = sorted(glob.glob(os.path.join(ROOT, "experiments", "sweeps", "*.py")))
@@ -88,6 +88,10 @@ def test_tiny_sweep_end_to_end(tmp_path):
     text = (out / "report.md").read_text()
     assert "| kbps | tiny_scalable | tiny_no_dropout | Opus |" in text
     assert "**Shortened run** (smoke: False, steps: 2)" in text and "## noisy speech" in text
+    # A preempted point (checkpoint short of num_steps, exit code 0) is not evaluated.
+    point = load_sweep(tiny).points[0]
+    workdir = str(out / "points" / point.name / "run")
+    assert not _stopped_early(workdir, point, False, 2) and _stopped_early(workdir, point, False, 3)
     # A second run finds every point evaluated and only re-collects.
     again = sscodec("sweep", "run", tiny, "--out", str(out), "--steps", "2")
     assert b"already evaluated" in again.stderr

@@ -13,7 +13,9 @@ import io
 from typing import Callable
 
 import numpy as np
-import soxr
+
+from data_pipelines.audio_io import resample, to_mono
+from data_pipelines.transforms import fit_length
 
 OPUS_KBPS = (6, 9, 12, 18, 24)  # Opus' useful range in the SoundStream paper is 6-24 kbps
 OPUS_KBPS_RANGE = (6.0, 510.0)  # what libopus accepts for one channel
@@ -47,9 +49,7 @@ class Coded:
 
 def _mono(audio: np.ndarray) -> np.ndarray:
     """[T] or [T, channels] (mixed down) -> float32 [T]; rejects empty input."""
-    x = np.asarray(audio, np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
+    x = to_mono(np.asarray(audio, np.float32))
     if x.ndim != 1:
         raise ValueError(f"audio must be [T] or [T, channels], got shape {x.shape}")
     if x.size == 0:
@@ -57,14 +57,9 @@ def _mono(audio: np.ndarray) -> np.ndarray:
     return x
 
 
-def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    return x if rate_in == rate_out else soxr.resample(x, rate_in, rate_out)
-
-
 def _finish(y: np.ndarray, rate_in: int, rate_out: int, length: int, num_bytes: int) -> Coded:
     """Back to the input rate and exact length (resampling may round the length by a sample)."""
-    y = _resample(np.asarray(y, np.float32), rate_in, rate_out)[:length]
-    y = np.pad(y, (0, length - len(y))).astype(np.float32)
+    y = fit_length(resample(np.asarray(y, np.float32), rate_in, rate_out), length)
     return Coded(audio=y, num_bytes=num_bytes, kbps=num_bytes * 8 / (length / rate_out) / 1000)
 
 
@@ -84,7 +79,7 @@ def opus(audio: np.ndarray, sample_rate: int, kbps: float) -> Coded:
     x = _mono(audio)
     length = len(x)
     rate = sample_rate if sample_rate in _OPUS_RATES else 48000
-    x = _resample(x, sample_rate, rate).astype(np.float32)
+    x = resample(x, sample_rate, rate).astype(np.float32)
 
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="ogg") as container:
@@ -123,7 +118,7 @@ def codec2(audio: np.ndarray, sample_rate: int, mode: int = 3200) -> Coded:
         raise ValueError(f"codec2 mode must be one of {CODEC2_MODES}, got {mode}")
     x = _mono(audio)
     length = len(x)
-    pcm = np.clip(np.round(_resample(x, sample_rate, CODEC2_RATE) * 32767), -32768, 32767)
+    pcm = np.clip(np.round(resample(x, sample_rate, CODEC2_RATE) * 32767), -32768, 32767)
     c2 = pycodec2.Codec2(mode)
     step, delay = c2.samples_per_frame(), CODEC2_DELAY[mode]
     n = -(-(len(pcm) + delay) // step) * step

@@ -92,6 +92,13 @@ class Codec:
             raise BundleError(f"cannot load codec bundle {path!r}: {type(e).__name__}: {e}") from None
         return cls(manifest, weights, functions, tables)
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters of the encoder, decoder and FiLM layer (no codebooks, as in Table I)."""
+        params = self._weights["params"]
+        counts = {part: sum(x.size for x in jax.tree.leaves(params.get(part, {})))
+                  for part in ("encoder", "decoder", "film_layer")}
+        return counts | {"total": sum(counts.values())}
+
     # ------------------------------------------------------------------ bitrates
 
     @property

@@ -217,19 +217,17 @@ def run_eval(out: str, *, model: str | None = None, workdir: str | None = None,
              seed: int = 0, data_dir: str = "", entropy_seconds: float = 120.0,
              progress: bool = True) -> dict:
     """Everything `sscodec eval` does; writes OUT/eval.json and OUT/eval.md and returns the JSON."""
-    unknown = sorted(set(metric_names) - set(metrics.ALL_METRICS))
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; known: {', '.join(metrics.ALL_METRICS)}")
+    metrics.check_metrics(metric_names)  # before any model loading or coding
     points, info = [], {}
     codec = None
     if model is not None or workdir is not None:
         codec, bundle = open_model(model, workdir, step, entropy_seconds)
         name = name or os.path.basename(os.path.normpath(workdir or bundle))
         points += model_points(codec, name, kbps, denoise)
-        manifest = json.load(open(os.path.join(bundle, "manifest.json")))
-        info = {"name": name, "bundle": os.path.abspath(bundle), "step": manifest.get("step"),
-                "sha256": manifest["sha256"], "bitrates": codec.bitrates, "film": codec.film,
-                "parameters": _parameters(bundle)}
+        info = {"name": name, "bundle": os.path.abspath(bundle),
+                "step": codec.manifest.get("step"), "sha256": codec.manifest["sha256"],
+                "bitrates": codec.bitrates, "film": codec.film,
+                "parameters": codec.parameter_counts()}
     points += baseline_points(baseline_names, opus_kbps)
     if not points:
         raise ValueError("nothing to evaluate: give --model/--workdir or baselines")
@@ -256,25 +254,17 @@ def run_eval(out: str, *, model: str | None = None, workdir: str | None = None,
     return result
 
 
-def _parameters(bundle: str) -> dict:
-    """Parameter counts of the bundle's encoder and decoder (Table I counts these, no codebooks)."""
-    from safetensors import safe_open
-
-    counts = {"encoder": 0, "decoder": 0, "film_layer": 0}
-    with safe_open(os.path.join(bundle, "params.safetensors"), "numpy") as f:
-        for key in f.keys():
-            part = key.split("/")[1] if key.startswith("params/") else ""
-            if part in counts:
-                counts[part] += math.prod(f.get_slice(key).get_shape())
-    return counts | {"total": sum(counts.values())}
+def write_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file of this process, so a reader (or another
+    job writing the same file) never sees a partial file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def write_results(out: str, result: dict) -> None:
-    """OUT/eval.json and OUT/eval.md, each written to a temporary name first."""
-    os.makedirs(out, exist_ok=True)
-    for filename, text in (("eval.json", json.dumps(result, indent=1)),
-                           ("eval.md", format_markdown(result))):
-        path = os.path.join(out, filename)
-        with open(path + ".tmp", "w") as f:
-            f.write(text + "\n")
-        os.replace(path + ".tmp", path)
+    """OUT/eval.json and OUT/eval.md."""
+    write_atomic(os.path.join(out, "eval.json"), json.dumps(result, indent=1) + "\n")
+    write_atomic(os.path.join(out, "eval.md"), format_markdown(result) + "\n")

@@ -12,12 +12,11 @@ The table compares ViSQOL in audio mode (48 kHz, our reading of the paper's unst
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
 from sscodec.eval_table import CATEGORY_ORDER, METRIC_LABELS, cell, summary_table
-from sscodec.sweeps import collect
+from sscodec.sweeps import gather
 
 TABLE_METRIC = "visqol_audio"
 PAPER_KEYS = {"visqol": "ViSQOL", "params": "#params", "rtf_enc": "RTF enc", "rtf_dec": "RTF dec"}
@@ -124,9 +123,7 @@ def plot_rate_quality(results: dict, metric: str, path: str) -> bool:
 
 def write_report(sweep_dir: str, metrics: Sequence[str] | None = None) -> list[str]:
     """Collects the sweep, draws a PNG per metric and writes report.md; returns the paths."""
-    collect(sweep_dir)
-    with open(os.path.join(sweep_dir, "results.json")) as f:
-        results = json.load(f)
+    results = gather(sweep_dir)
     sweep = results["sweep"]
     if not results["points"] and not results.get("baselines"):
         raise FileNotFoundError(f"{sweep_dir}: no point has been evaluated yet")

@@ -66,10 +66,10 @@ def submit(sweep: Sweep, sweep_file: str, out: str, cluster: str,
            dry_run: bool = False, sbatch_args: str = "", xpk_cluster: str = "",
            tpu_type: str = "v5litepod-8", data: str | None = None) -> list[str]:
     """Submits the sweep; returns the commands run (or, with `dry_run`, to run) and job ids."""
-    from sscodec.sweeps import _write_json, describe
+    from sscodec.sweeps import describe, write_json
 
     tasks = _tasks(sweep, only)
-    _write_json(os.path.join(out, "sweep.json"), describe(sweep, smoke, steps))
+    write_json(os.path.join(out, "sweep.json"), describe(sweep, smoke, steps))
     if cluster == "xpk":  # the job sees a copy of this checkout and OUT as mounted there
         sweep_file = os.path.relpath(os.path.abspath(sweep_file), ROOT)
     else:

@@ -29,6 +29,7 @@ import sys
 from typing import Sequence
 
 from sscodec.config import load_config
+from sscodec.evaluate import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +155,8 @@ def eval_settings(sweep: Sweep, smoke: bool) -> dict:
     return {**sweep.eval, **(SMOKE_EVAL if smoke else {})}
 
 
-def _write_json(path: str, value) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
+def write_json(path: str, value) -> None:
+    write_atomic(path, json.dumps(value, indent=1))
 
 
 def train_point(point: Point, workdir: str, smoke: bool = False, steps: int | None = None) -> None:
@@ -206,7 +204,7 @@ def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: 
     from sscodec.evaluate import run_eval
 
     points = sweep.select(only)
-    _write_json(os.path.join(out, "sweep.json"), describe(sweep, smoke, steps))
+    write_json(os.path.join(out, "sweep.json"), describe(sweep, smoke, steps))
     settings = eval_settings(sweep, smoke)
     for i, point in enumerate(points):
         where = point_dir(out, point.name)
@@ -234,9 +232,8 @@ def describe(sweep: Sweep, smoke: bool = False, steps: int | None = None) -> dic
     return value | {"smoke": smoke, "steps": steps}
 
 
-def collect(out: str) -> str:
-    """Gathers sweep.json and every finished evaluation into OUT/results.json; returns a one-line
-    account of what is there and what is missing."""
+def gather(out: str) -> dict:
+    """Gathers sweep.json and every finished evaluation into OUT/results.json and returns it."""
     path = os.path.join(out, "sweep.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{out} is not a sweep folder (no sweep.json); run "
@@ -257,7 +254,15 @@ def collect(out: str) -> str:
             baselines = json.load(f)
     elif sweep["baselines"]:
         missing.append(BASELINES)
-    _write_json(os.path.join(out, "results.json"),
-                {"sweep": sweep, "points": results, "baselines": baselines, "missing": missing})
-    return (f"{os.path.join(out, 'results.json')}: {len(results)} of {len(sweep['points'])} "
-            f"points" + (f"; missing: {', '.join(missing)}" if missing else ""))
+    gathered = {"sweep": sweep, "points": results, "baselines": baselines, "missing": missing}
+    write_json(os.path.join(out, "results.json"), gathered)
+    return gathered
+
+
+def collect(out: str) -> str:
+    """`gather`, then a one-line account of what is there and what is missing."""
+    results = gather(out)
+    missing = results["missing"]
+    return (f"{os.path.join(out, 'results.json')}: {len(results['points'])} of "
+            f"{len(results['sweep']['points'])} points"
+            + (f"; missing: {', '.join(missing)}" if missing else ""))

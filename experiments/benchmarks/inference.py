@@ -255,7 +255,7 @@ def main() -> None:
                   f"{cell('decode_x', '>8.1f', 'x')}{streams}"
                   f"{cell('gflop_per_audio_s', '>15.2f')}{cell('gflops_achieved', '>9.1f')}"
                   f"{share:>8}")
-        print(f"CPU peak (float32 matmul): " + ", ".join(
+        print("CPU peak (float32 matmul): " + ", ".join(
             f"{r['peak_gflops']:.0f} GFLOP/s on {r['cores']} core(s)"
             for r in {r['cores']: r for r in rows}.values()))
 

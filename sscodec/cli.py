@@ -15,6 +15,7 @@
   sscodec data index DIR --out MANIFEST.jsonl [--deep] [--workers N]
   sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
   sscodec data prepare NAME[/CONFIG] [--data-dir DIR] [--manual-dir DIR]
+  sscodec data prepare asterisk --data-dir OUT [--eval-speakers it,ru]   (a folder recipe)
 
 A data SPEC is 'embedded', a folder, a manifest .jsonl or tfds:NAME[/CONFIG]:SPLIT.
 """
@@ -113,11 +114,20 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--data-dir", default="", help="TFDS data_dir")
     prepare = data_sub.add_parser("prepare", help="download (or read from --manual-dir) and write "
                                                   "a TFDS dataset: libritts, magnatagatune, "
-                                                  "audio_folder")
-    prepare.add_argument("name", help="e.g. libritts/clean100, magnatagatune, audio_folder")
-    prepare.add_argument("--data-dir", default=None, help="TFDS data_dir (default TFDS's own)")
+                                                  "audio_folder; or the folder recipe asterisk")
+    prepare.add_argument("name", help="e.g. libritts/clean100, magnatagatune, audio_folder; "
+                                      "asterisk writes real speech (5 speakers) and music from "
+                                      "Debian's Asterisk G.722 packages as 24 kHz FLAC to "
+                                      "DATA_DIR/train and DATA_DIR/eval (whole speakers held out), "
+                                      "with manifest.jsonl per split and PROVENANCE.md")
+    prepare.add_argument("--data-dir", default=None, help="TFDS data_dir (default TFDS's own); "
+                                                          "asterisk: the output folder (required)")
     prepare.add_argument("--manual-dir", default=None,
-                         help="folder holding the archives or extracted corpus (no download)")
+                         help="folder holding the archives or extracted corpus (no download); "
+                              "asterisk: the sound root with sounds/ and moh/ (default "
+                              "/usr/share/asterisk, missing packages fetched by apt-get download)")
+    prepare.add_argument("--eval-speakers", default="it,ru",
+                         help="asterisk: languages held out whole for eval (of en,es,fr,it,ru)")
     return parser
 
 
@@ -163,6 +173,14 @@ def _data_command(args: argparse.Namespace) -> int:
         stats = data_stats(args.spec, data_dir=args.data_dir, deep=args.deep,
                            progress=not args.json)
         print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+        return 0
+    if args.name == "asterisk":
+        from data_pipelines.recipes.asterisk import format_summary, prepare_asterisk
+        if not args.data_dir:
+            raise ValueError("data prepare asterisk: --data-dir OUT (the folder to write) is needed")
+        summary = prepare_asterisk(args.data_dir, args.manual_dir, progress=True,
+                                   eval_speakers=[s for s in args.eval_speakers.split(",") if s])
+        print(format_summary(summary))
         return 0
     from data_pipelines.tfds_builders import prepare
     counts = prepare(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir)

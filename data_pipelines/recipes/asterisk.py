@@ -371,15 +371,21 @@ def prepare_asterisk(out_dir: str, sound_root: str | None = None, *,
 
 def _music(job: _Job, out_dir: str, label: str, out_files: list, skipped: list,
            segment_s: float, min_seconds: float, min_rate: int) -> tuple[int, int]:
-    """Cuts one track into pieces of segment_s seconds (0: whole); returns (written, existing)."""
+    """Cuts one track into pieces of segment_s seconds (0: whole; a tail shorter than min_seconds
+    joins the last piece); returns (written, existing)."""
     x, rate = decode(job.source)
     if rate < min_rate:
         raise _Skip("narrowband", f"{rate} Hz < {min_rate} Hz")
+    if len(x) < min_seconds * rate:
+        raise _Skip("short", f"{len(x) / rate:.2f} s < {min_seconds:g} s")
     track = os.path.basename(job.out_stem)
-    step = int(segment_s * rate) if segment_s > 0 else max(len(x), 1)
+    step = int(segment_s * rate) if segment_s > 0 else len(x)
+    bounds = list(range(0, len(x), step)) + [len(x)]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_seconds * rate:
+        del bounds[-2]  # a short tail joins the piece before it
     written = existing = 0
-    for n, start in enumerate(range(0, max(len(x), 1), step)):
-        piece = x[start:start + step]
+    for n, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+        piece = x[start:end]
         out = os.path.join(out_dir, job.out_stem, f"{track}_{n:03d}.flac")
         if os.path.exists(out):
             try:

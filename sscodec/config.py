@@ -48,6 +48,12 @@ def default_config() -> ConfigDict:
     m.bottleneck_kernel_size = 3
     m.remat = False  # recompute residual units in the backward pass (less memory for long crops)
     m.film = "none"  # "none" | "encoder" | "decoder": FiLM denoise conditioning at the bottleneck
+    # Ours (the paper states neither): PyTorch's default conv init and weight norm, as EnCodec and
+    # DAC. With lecun_normal and no weight norm the untrained decoder's output is ~20 dB above its
+    # input and the first few hundred steps go to shrinking it. Paper: "no normalization" (of
+    # activations; weight norm only reparametrizes the kernels).
+    m.conv_init = "torch"  # "torch" | "lecun"
+    m.weight_norm = True
 
     c.quantizer = q = ConfigDict()
     q.num_quantizers = 24  # N_q
@@ -55,6 +61,10 @@ def default_config() -> ConfigDict:
     q.dropout = True  # quantizer dropout: n_q ~ U{1..N_q} per example while training
     q.ema_decay = 0.99  # codebook EMA (the paper leaves it open; 0.99 like its usage EMA)
     q.dead_code_threshold = 2.0  # EMA usage below this -> replaced by a random frame of the batch
+    # ...scaled to the batch: the threshold is min(dead_code_threshold, this x frames per step /
+    # codebook_size). 0.43 gives the paper's 2 at its batch (4,800 frames, 1,024 codes) and stops a
+    # small batch from calling nearly every code dead (paper: 2 whatever the batch; set 0 for that).
+    q.dead_code_usage_fraction = 0.43
     q.kmeans_iters = 10  # k-means on the first batch initializes each codebook
     q.commitment_weight = 1.0
     q.epsilon = 1e-5
@@ -69,6 +79,8 @@ def default_config() -> ConfigDict:
     d.stft_hop = 256
     # "patches" is fast for the grouped-conv weight gradient on XLA:CPU; "lax" on GPU/TPU; "auto" picks.
     d.grouped_conv = "auto"
+    d.conv_init = "torch"  # as model.conv_init
+    d.weight_norm = True  # ours, as MelGAN, EnCodec and DAC (the paper states none)
 
     c.loss = l = ConfigDict()
     l.lambda_adv = 1.0
@@ -76,8 +88,20 @@ def default_config() -> ConfigDict:
     l.lambda_rec = 1.0
     l.mel_windows = (64, 128, 256, 512, 1024, 2048)
     l.mel_bins = 64
-    l.log_epsilon = 1e-5
-    # Adversarial and feature losses switch on at this step (0: from the start).
+    l.mel_l1 = "sum"  # L1 over mel bins: "sum" is the paper's ||.||_1; "mean" weighs it 1/64
+    # log(S + eps): "relative" (ours) eps = log_epsilon x the target's loudest mel bin, so the
+    # loss-minimizing output level is the target's; "absolute" eps = log_epsilon (paper: unstated;
+    # 1e-5 biases the output level down by several dB). See losses.py.
+    l.log_floor = "relative"
+    l.log_epsilon = 1e-3
+    # Ours: EnCodec's loss balancer. Each family's gradient at the generator output gets a fixed
+    # share (reconstruction, adversarial, feature matching) of a unit total, whatever the losses'
+    # scales (see train/balancer.py). False: the paper's fixed lambdas below.
+    l.balancer = True
+    l.balancer_shares = (0.5, 0.25, 0.25)
+    l.balancer_decay = 0.999
+    # Adversarial and feature losses switch on at this step (0: from the start). Before it the
+    # discriminators are neither run nor trained (the step costs only the generator).
     l.adversarial_start_step = 0
 
     c.optim = o = ConfigDict()
@@ -260,6 +284,19 @@ def validate(config: ConfigDict) -> None:
     _check(d.wave_scales >= 1, "discriminator.wave_scales", "must be >= 1")
     _check(d.stft_window % d.stft_hop == 0 and d.stft_window >= 128, "discriminator.stft_window",
            "must be >= 128 and a multiple of stft_hop")
+    for key, allowed in (("model.conv_init", ("torch", "lecun")),
+                         ("discriminator.conv_init", ("torch", "lecun")),
+                         ("loss.mel_l1", ("sum", "mean")),
+                         ("loss.log_floor", ("relative", "absolute"))):
+        section, leaf = key.split(".")
+        _check(config[section][leaf] in allowed, key,
+               f"must be one of {allowed}, got {config[section][leaf]!r}")
+    _check(l.log_epsilon > 0, "loss.log_epsilon", "must be > 0")
+    _check(len(l.balancer_shares) == 3 and all(x >= 0 for x in l.balancer_shares)
+           and l.balancer_shares[0] > 0, "loss.balancer_shares",
+           "must be 3 shares >= 0 (reconstruction > 0, adversarial, feature matching)")
+    _check(0.0 < l.balancer_decay < 1.0, "loss.balancer_decay", "must be in (0, 1)")
+    _check(q.dead_code_usage_fraction >= 0, "quantizer.dead_code_usage_fraction", "must be >= 0")
     _check(len(l.mel_windows) >= 1 and all(w >= 16 and w & (w - 1) == 0 for w in l.mel_windows),
            "loss.mel_windows", "must be powers of two >= 16")
     _check(dt.crop_frames >= 1, "data.crop_frames", "must be >= 1")

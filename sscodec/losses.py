@@ -1,9 +1,16 @@
 """SoundStream's losses: multi-scale mel reconstruction, hinge adversarial, L1 feature matching.
 
 Reductions: the paper sums over time, which makes magnitudes depend on crop length. We average
-over frames (and batch, and mel bins for the L1 term) instead, so lambda_rec = 1, lambda_feat = 100
-and lambda_adv = 1 keep their balance whatever the crop length. The log term is the (unsquared)
-L2 norm over mel bins per frame, weighted by alpha_s = sqrt(s / 2), as written in the paper.
+over frames and batch instead, so the loss does not grow with the crop. Within a frame the terms
+are the paper's: the L1 norm over the 64 mel bins (a sum; `mel_l1="mean"` is the old mean, which
+weighs L1 1/64 of the paper's) and the (unsquared) L2 norm of the log difference, weighted by
+alpha_s = sqrt(s / 2).
+
+The log floor: log(S + eps). The paper leaves eps open. A fixed eps on unnormalized magnitudes
+(`log_floor="absolute"`, eps = log_epsilon) sits below most quiet bins of real audio, so noise 60 dB
+under the signal costs more than a level error and the loss-minimizing output level is several dB
+low. `log_floor="relative"` (ours) puts the floor at log_epsilon times the loudest mel bin of the
+target example at that scale (1e-3: 60 dB down), which makes the loss-minimizing gain 0 dB.
 """
 
 from __future__ import annotations
@@ -25,17 +32,30 @@ def _safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
 
 
+MEL_L1 = ("sum", "mean")
+LOG_FLOORS = ("relative", "absolute")
+
+
 def multiscale_mel_loss(target: jax.Array, estimate: jax.Array, sample_rate: int,
                         windows: Sequence[int] = (64, 128, 256, 512, 1024, 2048),
-                        n_mels: int = 64, log_epsilon: float = 1e-5) -> jax.Array:
-    """sum_s [ mean |S_s(x) - S_s(x_hat)| + sqrt(s/2) * mean_t ||log S_s(x) - log S_s(x_hat)||_2 ]."""
+                        n_mels: int = 64, log_epsilon: float = 1e-3, mel_l1: str = "sum",
+                        log_floor: str = "relative") -> jax.Array:
+    """sum_s mean_t [ ||S_s(x) - S_s(x_hat)||_1 + sqrt(s/2) ||log(S_s(x) + e) - log(S_s(x_hat) + e)||_2 ]
+    with e = log_epsilon (absolute) or log_epsilon * max S_s(x) per example (relative)."""
+    if mel_l1 not in MEL_L1 or log_floor not in LOG_FLOORS:
+        raise ValueError(f"mel_l1 must be one of {MEL_L1} and log_floor one of {LOG_FLOORS}")
     total = jnp.zeros((), jnp.float32)
     target, estimate = target.astype(jnp.float32), estimate.astype(jnp.float32)
     for s in windows:
         a = mel_spectrogram(target, sample_rate, s, n_mels)
         b = mel_spectrogram(estimate, sample_rate, s, n_mels)
-        l1 = jnp.mean(jnp.abs(a - b))
-        log_l2 = jnp.mean(_safe_norm(jnp.log(a + log_epsilon) - jnp.log(b + log_epsilon)))
+        diff = jnp.abs(a - b)
+        l1 = jnp.mean(jnp.sum(diff, -1) if mel_l1 == "sum" else diff)
+        eps = log_epsilon
+        if log_floor == "relative":
+            peak = jnp.max(a, axis=(-2, -1), keepdims=True)
+            eps = jax.lax.stop_gradient(log_epsilon * peak) + 1e-7  # 1e-7: an all-silent target
+        log_l2 = jnp.mean(_safe_norm(jnp.log(a + eps) - jnp.log(b + eps)))
         total = total + l1 + jnp.sqrt(s / 2.0) * log_l2
     return total
 

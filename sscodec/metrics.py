@@ -92,22 +92,25 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 def mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
                  windows: Sequence[int] = (64, 128, 256, 512, 1024, 2048), n_mels: int = 64,
-                 log_epsilon: float = 1e-5) -> float:
+                 log_epsilon: float = 1e-3, mel_l1: str = "sum",
+                 log_floor: str = "relative") -> float:
     """The training reconstruction loss (`losses.multiscale_mel_loss`, TensorBoard's
     loss/reconstruction), computed by that very function; lower is better, 0 for identical signals.
 
-    sum over window sizes s of [ mean |S_s(x) - S_s(y)| + sqrt(s/2) mean_t ||log(S_s(x) + eps) -
-    log(S_s(y) + eps)||_2 ] on 64-bin mel magnitude spectrograms with hop s/4. Not DAC's mel
+    sum over window sizes s of mean_t [ ||S_s(x) - S_s(y)||_1 + sqrt(s/2) ||log(S_s(x) + eps) -
+    log(S_s(y) + eps)||_2 ] on 64-bin mel magnitude spectrograms with hop s/4, eps relative to the
+    reference's loudest bin (see losses.py). Not DAC's mel
     distance: the log term is an sqrt(s/2)-weighted L2 over mel bins, as in the SoundStream paper,
     which makes values large (hundreds to thousands, dominated by quiet passages). Defaults match
-    the paper config; pass a model's `config.loss.mel_windows`, `mel_bins` and `log_epsilon` to
+    the default config; pass a model's `config.loss.mel_windows`, `mel_bins`, `log_epsilon`, `mel_l1`
+    and `log_floor` to
     match its training curve. Compiled once per clip length (an evaluation set has one or few).
     """
     ref, est = _pair(reference, estimate)
     if len(ref) < max(windows):
         raise ValueError(f"mel_distance needs at least {max(windows)} samples, got {len(ref)}")
     return float(_mel_loss()(ref.astype(np.float32), est.astype(np.float32), sample_rate,
-                             tuple(windows), n_mels, log_epsilon))
+                             tuple(windows), n_mels, log_epsilon, mel_l1, log_floor))
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,7 +118,7 @@ def _mel_loss():
     import jax
 
     from sscodec.losses import multiscale_mel_loss
-    return jax.jit(multiscale_mel_loss, static_argnums=(2, 3, 4, 5))
+    return jax.jit(multiscale_mel_loss, static_argnums=(2, 3, 4, 5, 6, 7))
 
 
 def pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float | None:

@@ -1,15 +1,93 @@
-"""1-D convolutions: causal conv, polyphase causal upsampling, grouped strided conv.
+"""Convolutions: a conv with optional weight norm, causal conv, polyphase upsampling, grouped conv.
 
-All tensors are channels-last: [batch, time, channels].
+All tensors are channels-last: [batch, time, channels] (or [batch, time, freq, channels]).
+
+Every conv's parameters are made by `conv_params`, which holds the two recipe choices in one
+place (`ConvStyle`): the init ("torch": PyTorch's default conv kernel init, uniform
++-1/sqrt(fan_in), as EnCodec, DAC and audiolm-pytorch get it, with zero biases; "lecun":
+lecun_normal kernel, zero bias) and weight normalization (kernel = scale * v / ||v||, the norm over every axis but the
+output channels, scale initialized to ||v|| as torch.nn.utils.weight_norm does, so the function
+at init is the same with or without it).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn import partitioning
+
+
+class ConvStyle(NamedTuple):
+    """How convs are initialized and parametrized (hashable: a Flax module attribute)."""
+
+    init: str = "torch"  # "torch" | "lecun"
+    weight_norm: bool = True
+
+
+INITS = ("torch", "lecun")
+
+
+def conv_params(module: nn.Module, shape: Sequence[int], style: ConvStyle,
+                dtype=None) -> tuple[jax.Array, jax.Array]:
+    """Creates `kernel` [*window, in_per_group, out], `bias` [out] (and `scale` [out] with weight
+    norm) on `module`; returns the effective (kernel, bias), cast to `dtype` if given."""
+    ndim = len(shape) - 2
+    if style.init == "torch":
+        kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+        # Zero biases, not PyTorch's uniform ones: those add up to a DC offset that puts the
+        # untrained decoder's output ~15 dB above its input; with zero biases it starts ~50 dB
+        # below, and the reconstruction loss only has to grow it.
+        bias_init = nn.initializers.zeros_init()
+    elif style.init == "lecun":
+        kernel_init, bias_init = nn.initializers.lecun_normal(), nn.initializers.zeros_init()
+    else:
+        raise ValueError(f"unknown conv init {style.init!r}; expected one of {INITS}")
+    kernel = module.param("kernel", partitioning.conv_kernel(ndim, kernel_init), tuple(shape))
+    bias = module.param("bias", partitioning.bias(bias_init), (shape[-1],))
+    if style.weight_norm:
+        axes = tuple(range(len(shape) - 1))
+        norm = lambda v: jnp.sqrt(jnp.sum(jnp.square(v), axis=axes) + 1e-12)
+        scale = module.param("scale", nn.with_logical_partitioning(
+            lambda key, s: norm(kernel), ("conv_out",)), (shape[-1],))
+        kernel = kernel * (scale / norm(kernel))
+    if dtype is not None:
+        kernel, bias = kernel.astype(dtype), bias.astype(dtype)
+    return kernel, bias
+
+
+class Conv(nn.Module):
+    """A plain (non-causal) 1-D or 2-D conv, channels-last, built by `conv_params`.
+
+    `padding` is lax's: "SAME", "VALID" or a sequence of (low, high) pairs per spatial axis.
+    """
+
+    features: int
+    kernel_size: Sequence[int]
+    strides: Sequence[int] | None = None
+    padding: str | Sequence[tuple[int, int]] = "SAME"
+    kernel_dilation: Sequence[int] | None = None
+    style: ConvStyle = ConvStyle()
+    dtype: jnp.dtype | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        window = tuple(self.kernel_size)
+        ndim = len(window)
+        kernel, bias = conv_params(self, window + (x.shape[-1], self.features), self.style,
+                                   self.dtype)
+        if self.dtype is not None:
+            x = x.astype(self.dtype)
+        spatial = "HW" if ndim == 2 else "W"
+        dims = ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
+        padding = self.padding if isinstance(self.padding, str) else [tuple(p) for p in self.padding]
+        y = jax.lax.conv_general_dilated(
+            x, kernel, window_strides=tuple(self.strides or (1,) * ndim), padding=padding,
+            rhs_dilation=tuple(self.kernel_dilation or (1,) * ndim), dimension_numbers=dims)
+        return y + bias
 
 
 def causal_left_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
@@ -49,14 +127,15 @@ class CausalConv1d(nn.Module):
     dilation: int = 1
     dtype: jnp.dtype | None = None
     streaming: bool = False
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         pad = causal_left_padding(self.kernel_size, self.stride, self.dilation)
         x, padding, drop = causal_context(self, x, pad, self.stride, self.streaming)
-        y = nn.Conv(self.features, (self.kernel_size,), strides=(self.stride,),
-                    kernel_dilation=(self.dilation,), padding=padding, dtype=self.dtype,
-                    name="conv", **partitioning.conv())(x)
+        y = Conv(self.features, (self.kernel_size,), strides=(self.stride,),
+                 kernel_dilation=(self.dilation,), padding=padding, style=self.style,
+                 dtype=self.dtype, name="conv")(x)
         return y[:, drop:]
 
 
@@ -73,13 +152,14 @@ class CausalUpsample1d(nn.Module):
     stride: int
     dtype: jnp.dtype | None = None
     streaming: bool = False
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         batch, length, _ = x.shape
         x, padding, drop = causal_context(self, x, 1, 1, self.streaming)
-        y = nn.Conv(self.features * self.stride, (2,), padding=padding, dtype=self.dtype,
-                    name="conv", **partitioning.conv())(x)[:, drop:]
+        y = Conv(self.features * self.stride, (2,), padding=padding, style=self.style,
+                 dtype=self.dtype, name="conv")(x)[:, drop:]
         return y.reshape(batch, length * self.stride, self.features)
 
 
@@ -124,16 +204,16 @@ class GroupedConv1d(nn.Module):
     groups: int = 1
     impl: str = "auto"
     dtype: jnp.dtype | None = None
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         cin = x.shape[-1]
         if cin % self.groups or self.features % self.groups:
             raise ValueError(f"channels {cin}->{self.features} not divisible by groups {self.groups}")
-        kernel = self.param("kernel", partitioning.conv_kernel(),
-                            (self.kernel_size, cin // self.groups, self.features))
-        bias = self.param("bias", partitioning.bias(), (self.features,))
+        kernel, bias = conv_params(self, (self.kernel_size, cin // self.groups, self.features),
+                                   self.style, self.dtype)
         if self.dtype is not None:
-            x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
+            x = x.astype(self.dtype)
         fn = _grouped_conv_patches if resolve_grouped_impl(self.impl) == "patches" else _grouped_conv_lax
         return fn(x, kernel, self.stride, self.groups, self.kernel_size // 2) + bias

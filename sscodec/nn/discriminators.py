@@ -2,7 +2,8 @@
 
 Each discriminator returns (logits [B, T_k], features: list of intermediate activations) so the
 losses can compute hinge terms on the logits and L1 feature matching on the features.
-Weight normalization (used by MelGAN) is not applied: the paper does not state it.
+The paper states no normalization for them; `discriminator.weight_norm` (our default, as MelGAN,
+EnCodec and DAC) reparametrizes every conv with weight norm (see conv.ConvStyle).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from flax import linen as nn
 from ml_collections import ConfigDict, FrozenConfigDict
 
 from sscodec.audio import stft
-from sscodec.nn import partitioning
-from sscodec.nn.conv import GroupedConv1d
+from sscodec.nn.conv import Conv, ConvStyle, GroupedConv1d
 
 LEAK = 0.2
 
@@ -29,13 +29,14 @@ class WaveDiscriminator(nn.Module):
     groups: Sequence[int] = (4, 16, 64, 256)
     grouped_impl: str = "auto"
     dtype: jnp.dtype | None = None
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, audio: jax.Array):
         x = audio[..., None]
         feats = []
-        x = nn.leaky_relu(nn.Conv(self.channels, (15,), padding=7, dtype=self.dtype,
-                                **partitioning.conv())(x), LEAK)
+        conv = lambda *a, **k: Conv(*a, style=self.style, dtype=self.dtype, **k)
+        x = nn.leaky_relu(conv(self.channels, (15,), padding=[(7, 7)])(x), LEAK)
         feats.append(x)
         ch = self.channels
         for g in self.groups:
@@ -44,14 +45,13 @@ class WaveDiscriminator(nn.Module):
             while ch % g or ch_out % g:
                 g //= 2
             x = GroupedConv1d(ch_out, 41, stride=4, groups=g, impl=self.grouped_impl,
-                              dtype=self.dtype)(x)
+                              dtype=self.dtype, style=self.style)(x)
             x = nn.leaky_relu(x, LEAK)
             feats.append(x)
             ch = ch_out
-        x = nn.leaky_relu(nn.Conv(ch, (5,), padding=2, dtype=self.dtype,
-                                **partitioning.conv())(x), LEAK)
+        x = nn.leaky_relu(conv(ch, (5,), padding=[(2, 2)])(x), LEAK)
         feats.append(x)
-        logits = nn.Conv(1, (3,), padding=1, dtype=self.dtype, **partitioning.conv())(x)[..., 0]
+        logits = conv(1, (3,), padding=[(1, 1)])(x)[..., 0]
         return logits, feats
 
 
@@ -64,6 +64,7 @@ class MultiScaleWaveDiscriminator(nn.Module):
     groups: Sequence[int] = (4, 16, 64, 256)
     grouped_impl: str = "auto"
     dtype: jnp.dtype | None = None
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, audio: jax.Array):
@@ -74,7 +75,8 @@ class MultiScaleWaveDiscriminator(nn.Module):
                 x = nn.avg_pool(x[..., None], (4,), strides=(2,), padding=((1, 1),),
                                 count_include_pad=False)[..., 0]
             outputs.append(WaveDiscriminator(self.channels, self.max_channels, tuple(self.groups),
-                                             self.grouped_impl, self.dtype, name=f"scale{i}")(x))
+                                             self.grouped_impl, self.dtype, self.style,
+                                             name=f"scale{i}")(x))
         return outputs
 
 
@@ -85,17 +87,15 @@ class STFTResidualBlock(nn.Module):
     out_channels: int
     stride: tuple[int, int]
     dtype: jnp.dtype | None = None
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         st, sf = self.stride
-        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype,
-                    **partitioning.conv(2))(x)
-        y = nn.leaky_relu(y, LEAK)
-        y = nn.Conv(self.out_channels, (st + 2, sf + 2), strides=(st, sf), padding="SAME",
-                    dtype=self.dtype, **partitioning.conv(2))(y)
-        skip = nn.Conv(self.out_channels, (1, 1), strides=(st, sf), dtype=self.dtype,
-                       name="skip", **partitioning.conv(2))(x)
+        conv = lambda *a, **k: Conv(*a, style=self.style, dtype=self.dtype, **k)
+        y = nn.leaky_relu(conv(self.channels, (3, 3))(x), LEAK)
+        y = conv(self.out_channels, (st + 2, sf + 2), strides=(st, sf))(y)
+        skip = conv(self.out_channels, (1, 1), strides=(st, sf), name="skip")(x)
         return nn.leaky_relu(y + skip, LEAK)
 
 
@@ -106,6 +106,7 @@ class STFTDiscriminator(nn.Module):
     window: int = 1024
     hop: int = 256
     dtype: jnp.dtype | None = None
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, audio: jax.Array):
@@ -114,16 +115,17 @@ class STFTDiscriminator(nn.Module):
         if self.dtype is not None:
             x = x.astype(self.dtype)
         c = self.channels
-        x = nn.Conv(c, (7, 7), padding="SAME", dtype=self.dtype, **partitioning.conv(2))(x)
+        conv = lambda *a, **k: Conv(*a, style=self.style, dtype=self.dtype, **k)
+        x = conv(c, (7, 7))(x)
         feats = [x]
         widths = [(c, 2 * c), (2 * c, 4 * c), (4 * c, 4 * c), (4 * c, 8 * c), (8 * c, 8 * c),
                   (8 * c, 16 * c)]
         for i, (mid, out) in enumerate(widths):
-            x = STFTResidualBlock(mid, out, (1, 2) if i % 2 == 0 else (2, 2), self.dtype)(x)
+            x = STFTResidualBlock(mid, out, (1, 2) if i % 2 == 0 else (2, 2), self.dtype,
+                                  self.style)(x)
             feats.append(x)
         freq = x.shape[2]
-        logits = nn.Conv(1, (1, freq), padding="VALID", dtype=self.dtype,
-                         **partitioning.conv(2))(x)[..., 0, 0]
+        logits = conv(1, (1, freq), padding="VALID")(x)[..., 0, 0]
         return logits, feats
 
 
@@ -136,11 +138,12 @@ class Discriminators(nn.Module):
     @nn.compact
     def __call__(self, audio: jax.Array):
         d = self.config
+        style = ConvStyle(d.conv_init, d.weight_norm)
         stft_out = STFTDiscriminator(d.stft_channels, d.stft_window, d.stft_hop, self.dtype,
-                                     name="stft")(audio)
+                                     style, name="stft")(audio)
         wave_out = MultiScaleWaveDiscriminator(d.wave_scales, d.wave_channels, d.wave_max_channels,
                                                tuple(d.wave_groups), d.grouped_conv, self.dtype,
-                                               name="wave")(audio)
+                                               style, name="wave")(audio)
         return [stft_out] + wave_out
 
 

@@ -66,6 +66,26 @@ class ResidualVectorQuantizer(nn.Module):
     dead_code_threshold: float = 2.0
     kmeans_iters: int = 10
     epsilon: float = 1e-5
+    # A code is dead when its EMA usage (hits per step) falls below
+    # min(dead_code_threshold, expected_usage_threshold * frames per step / codebook size): the
+    # paper's 2 hits is 0.43 of the expected usage at its batch (16 x 4 s = 4,800 frames for
+    # 1,024 codes); at 8 x 1 s (600 frames) a fixed 2 would call nearly every code dead.
+    # 0 keeps the fixed threshold alone.
+    expected_usage_threshold: float = 0.0
+
+    def dead_code_rule(self, frames: int) -> tuple[float, float]:
+        """(threshold, usage a replaced code restarts with) for `frames` frames per step.
+
+        A replaced code restarts at the expected usage, not at the threshold: from there its
+        EMA takes ~log(expected / threshold) / (1 - decay) steps to fall below the threshold
+        again, time to be found by the encoder, where restarting at the threshold would mark an
+        unlucky code dead again (and redraw it) on the very next step.
+        """
+        expected = frames / self.codebook_size
+        threshold = self.dead_code_threshold
+        if self.expected_usage_threshold > 0:
+            threshold = min(threshold, self.expected_usage_threshold * expected)
+        return threshold, max(expected, threshold)
 
     def setup(self):
         shape = (self.num_quantizers, self.codebook_size)
@@ -160,6 +180,7 @@ class ResidualVectorQuantizer(nn.Module):
             dead_keys = jnp.zeros((self.num_quantizers, 2), jnp.uint32)
 
         decay, n, eps = self.ema_decay, self.codebook_size, self.epsilon
+        threshold, restart = self.dead_code_rule(flat.shape[0])
 
         def stage(residual, inputs):
             cb, cs, es, key, i = inputs
@@ -177,12 +198,12 @@ class ResidualVectorQuantizer(nn.Module):
                 total = cs.sum()
                 smoothed = (cs + eps) / (total + n * eps) * total
                 cb = es / smoothed[:, None]
-                dead = cs < self.dead_code_threshold
+                dead = cs < threshold
                 replaced = jnp.mean(dead.astype(jnp.float32))
                 candidates = stats_input[jax.random.randint(key, (n,), 0, stats_input.shape[0])]
                 cb = jnp.where(dead[:, None], candidates, cb)
-                es = jnp.where(dead[:, None], candidates * self.dead_code_threshold, es)
-                cs = jnp.where(dead, self.dead_code_threshold, cs)
+                es = jnp.where(dead[:, None], candidates * restart, es)
+                cs = jnp.where(dead, restart, cs)
             return residual - q, (idx, q * active[:, None], commit, cb, cs, es, used, replaced)
 
         stages = jnp.arange(self.num_quantizers)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn import partitioning
-from sscodec.nn.conv import CausalConv1d, CausalUpsample1d
+from sscodec.nn.conv import CausalConv1d, CausalUpsample1d, ConvStyle
 
 
 class ResidualUnit(nn.Module):
@@ -26,22 +26,25 @@ class ResidualUnit(nn.Module):
     compress: int = 2
     dtype: jnp.dtype | None = None
     streaming: bool = False
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         hidden = max(self.channels // self.compress, 1)
         y = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
-                         streaming=self.streaming, name="dilated")(nn.elu(x))
-        y = CausalConv1d(self.channels, 1, dtype=self.dtype, name="pointwise")(nn.elu(y))
+                         streaming=self.streaming, style=self.style, name="dilated")(nn.elu(x))
+        y = CausalConv1d(self.channels, 1, dtype=self.dtype, style=self.style,
+                         name="pointwise")(nn.elu(y))
         return x + y
 
 
 def _residual_stack(x, channels, dilations, kernel_size, compress, dtype, prefix, remat=False,
-                    streaming=False):
+                    streaming=False, style=ConvStyle()):
     # remat: keep only each unit's input for the backward pass (activation memory of long crops).
     unit = nn.remat(ResidualUnit) if remat else ResidualUnit
     for j, d in enumerate(dilations):
-        x = unit(channels, d, kernel_size, compress, dtype, streaming, name=f"{prefix}_res{j}")(x)
+        x = unit(channels, d, kernel_size, compress, dtype, streaming, style,
+                 name=f"{prefix}_res{j}")(x)
     return x
 
 
@@ -59,16 +62,17 @@ class Encoder(nn.Module):
     dtype: jnp.dtype | None = None
     remat: bool = False
     streaming: bool = False  # keep causal conv context across calls (see conv.causal_context)
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, audio: jax.Array) -> jax.Array:
-        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming)
+        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming, style=self.style)
         x = conv(self.channels, self.first_kernel_size, name="conv_in")(audio)
         ch = self.channels
         for i, s in enumerate(self.strides):
             x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
                                 self.residual_compress, self.dtype, f"block{i}", self.remat,
-                                self.streaming)
+                                self.streaming, self.style)
             ch *= 2
             x = conv(ch, 2 * s, stride=s, name=f"block{i}_down")(nn.elu(x))
         return conv(self.embedding_dim, self.bottleneck_kernel_size, name="conv_out")(nn.elu(x))
@@ -87,19 +91,20 @@ class Decoder(nn.Module):
     dtype: jnp.dtype | None = None
     remat: bool = False
     streaming: bool = False  # keep causal conv context across calls (see conv.causal_context)
+    style: ConvStyle = ConvStyle()
 
     @nn.compact
     def __call__(self, emb: jax.Array) -> jax.Array:
-        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming)
+        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming, style=self.style)
         ch = self.channels * 2 ** len(self.strides)
         x = conv(ch, self.first_kernel_size, name="conv_in")(emb)
         for i, s in enumerate(reversed(tuple(self.strides))):
             ch //= 2
             x = CausalUpsample1d(ch, s, dtype=self.dtype, streaming=self.streaming,
-                                 name=f"block{i}_up")(nn.elu(x))
+                                 style=self.style, name=f"block{i}_up")(nn.elu(x))
             x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
                                 self.residual_compress, self.dtype, f"block{i}", self.remat,
-                                self.streaming)
+                                self.streaming, self.style)
         return conv(1, self.last_kernel_size, name="conv_out")(nn.elu(x))
 
 

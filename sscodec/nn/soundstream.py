@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 from ml_collections import ConfigDict
 
+from sscodec.nn.conv import ConvStyle
 from sscodec.nn.rvq import ResidualVectorQuantizer
 from sscodec.nn.seanet import Decoder, Encoder, FiLM
 
@@ -82,7 +83,8 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
     common = dict(residual_kernel_size=m.residual_kernel_size,
                   residual_dilations=tuple(m.residual_dilations),
                   residual_compress=m.residual_compress, first_kernel_size=m.first_kernel_size,
-                  dtype=dtype, remat=m.remat, streaming=streaming)
+                  dtype=dtype, remat=m.remat, streaming=streaming,
+                  style=ConvStyle(m.conv_init, m.weight_norm))
     encoder = Encoder(m.encoder_channels, tuple(m.strides), m.embedding_dim,
                       bottleneck_kernel_size=m.bottleneck_kernel_size, **common)
     decoder = Decoder(m.decoder_channels, tuple(m.strides), last_kernel_size=m.last_kernel_size,
@@ -90,5 +92,6 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
     quantizer = ResidualVectorQuantizer(q.num_quantizers, q.codebook_size, m.embedding_dim,
                                         ema_decay=q.ema_decay,
                                         dead_code_threshold=q.dead_code_threshold,
-                                        kmeans_iters=q.kmeans_iters, epsilon=q.epsilon)
+                                        kmeans_iters=q.kmeans_iters, epsilon=q.epsilon,
+                                        expected_usage_threshold=q.dead_code_usage_fraction)
     return SoundStream(encoder, quantizer, decoder, film=m.film, quantizer_dropout=q.dropout)

@@ -4,6 +4,7 @@ state = {
   "step": int32 scalar, "rng": PRNG key data,
   "gen_params", "quantizer" (RVQ codebooks and EMA statistics), "gen_opt",
   "disc_params", "disc_opt",
+  "balancer" (the loss balancer's gradient-norm averages, see balancer.py),
 }
 """
 
@@ -22,6 +23,7 @@ from sscodec import parallel
 from sscodec.config import init_length, samples_per_frame
 from sscodec.nn.discriminators import Discriminators, build_discriminators
 from sscodec.nn.soundstream import SoundStream, build_generator
+from sscodec.train.balancer import init_balancer_state
 
 State = dict[str, Any]
 
@@ -81,6 +83,7 @@ def init_state(models: Models, seed: int, length: int, boxed: bool = False) -> S
         "gen_opt": models.gen_tx.init(gen_vars["params"]),
         "disc_params": disc_params,
         "disc_opt": models.disc_tx.init(disc_params),
+        "balancer": init_balancer_state(),
     }
     return state if boxed else nn.unbox(state)
 

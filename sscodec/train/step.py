@@ -1,8 +1,10 @@
 """The pure GAN train step: generator update, then discriminator update, in one compiled function.
 
-`train_step(state, batch) -> (state, metrics)` is jitted with the state donated. The
-discriminators' forward pass on the real audio runs once and serves both updates (its features for
-feature matching, its vjp for the discriminator gradient). The discriminator sees the
+`train_step(state, batch) -> (state, metrics)` is jitted with the state donated. The generator
+runs once (a vjp); each loss family's gradient is taken at its output, the reconstruction, and the
+families are combined there (by the balancer, see balancer.py, or by the paper's fixed lambdas)
+before one backward pass through the generator. The discriminators' forward passes on the real
+audio and on the reconstruction each run once and serve both updates. The discriminator sees the
 reconstruction of the same generator forward pass (before the generator update), detached.
 """
 
@@ -17,6 +19,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from ml_collections import ConfigDict
 
 from sscodec import losses
+from sscodec.train import balancer as balancer_lib
 from sscodec.train.state import Models, State
 
 Batch = dict[str, jax.Array]
@@ -28,73 +31,101 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
     l = config.loss
     commit_weight = config.quantizer.commitment_weight
     sample_rate = config.sample_rate
+    lambdas = (l.lambda_rec, l.lambda_adv, l.lambda_feat)
 
     def disc_apply(params, audio):  # losses in float32 whatever the compute dtype
         return jax.tree.map(lambda x: x.astype(jnp.float32), disc.apply({"params": params}, audio))
+
+    def reconstruction_loss(target, recon):
+        return losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
+                                          l.mel_bins, l.log_epsilon, l.mel_l1, l.log_floor)
+
+    def gan(disc_params, disc_opt, target, recon):
+        """The GAN half: the generator's adversarial and feature-matching output gradients, and
+        the discriminator update on (target, detached recon)."""
+        real_out, real_vjp = jax.vjp(lambda p: disc_apply(p, target), disc_params)
+        real_features = jax.lax.stop_gradient(real_out)
+        fake_out, fake_vjp = jax.vjp(disc_apply, disc_params, recon)
+        adv, d_adv = jax.value_and_grad(losses.hinge_generator_loss)(fake_out)
+        feat, d_feat = jax.value_and_grad(
+            lambda f: losses.feature_matching_loss(real_features, f))(fake_out)
+        # Inside one jit the parameter half of these vjps is dead code and is dropped.
+        g_adv, g_feat = fake_vjp(d_adv)[1], fake_vjp(d_feat)[1]
+        # The discriminator sees the reconstruction from before this step's generator update.
+        disc_loss, (d_real, d_fake) = jax.value_and_grad(
+            losses.hinge_discriminator_loss, argnums=(0, 1))(real_out, jax.lax.stop_gradient(fake_out))
+        disc_grads = jax.tree.map(jnp.add, real_vjp(d_real)[0], fake_vjp(d_fake)[0])
+        disc_updates, disc_opt = models.disc_tx.update(disc_grads, disc_opt, disc_params)
+        disc_params = optax.apply_updates(disc_params, disc_updates)
+        metrics = {"loss/discriminator": disc_loss, "norm/discriminator_grad": optax.tree.norm(disc_grads)}
+        return (adv, feat, g_adv, g_feat), disc_params, disc_opt, metrics
+
+    def no_gan(disc_params, disc_opt, target, recon):
+        zero = jnp.zeros((), jnp.float32)
+        metrics = {"loss/discriminator": zero, "norm/discriminator_grad": zero}
+        return (zero, zero, jnp.zeros_like(recon), jnp.zeros_like(recon)), disc_params, disc_opt, metrics
 
     def train_step(state: State, batch: Batch):
         key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
         dropout_key, quantizer_key = jax.random.split(key)
         inputs, target, denoise = batch["input"], batch["target"], batch["denoise"]
-        adv_on = (state["step"] >= l.adversarial_start_step).astype(jnp.float32)
+        adv_on = state["step"] >= l.adversarial_start_step
 
-        real_out, real_vjp = jax.vjp(lambda p: disc_apply(p, target), state["disc_params"])
-        real_features = jax.lax.stop_gradient(real_out)
-
-        def generator_loss(gen_params):
+        def generator(gen_params):
             (recon, aux), mutated = gen.apply(
                 {"params": gen_params, "quantizer": state["quantizer"]}, inputs, denoise,
                 train=True, rngs={"dropout": dropout_key, "quantizer": quantizer_key},
                 mutable=["quantizer"])
-            recon = recon.astype(jnp.float32)
-            fake_out = disc_apply(state["disc_params"], recon)
-            rec = losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
-                                             l.mel_bins, l.log_epsilon)
-            adv = losses.hinge_generator_loss(fake_out)
-            feat = losses.feature_matching_loss(real_features, fake_out)
-            total = (l.lambda_rec * rec + adv_on * (l.lambda_adv * adv + l.lambda_feat * feat)
-                     + commit_weight * aux["commit_loss"])
-            metrics = {"loss/generator": total, "loss/reconstruction": rec, "loss/adversarial": adv,
-                       "loss/feature": feat, "loss/commitment": aux["commit_loss"],
-                       "rvq/codebook_usage": aux["codebook_usage"],
-                       "rvq/dead_codes_replaced": aux["dead_codes_replaced"],
-                       "rvq/mean_n_q": jnp.mean(aux["n_q"].astype(jnp.float32)),
-                       "loss/waveform_l1": jnp.mean(jnp.abs(recon - target))}
-            return total, (recon, mutated["quantizer"], metrics)
+            return (recon.astype(jnp.float32), aux["commit_loss"]), (aux, mutated["quantizer"])
 
-        (_, (recon, quantizer, metrics)), gen_grads = jax.value_and_grad(
-            generator_loss, has_aux=True)(state["gen_params"])
+        (recon, commit), gen_vjp, (aux, quantizer) = jax.vjp(
+            generator, state["gen_params"], has_aux=True)
+        rec, g_rec = jax.value_and_grad(reconstruction_loss, argnums=1)(target, recon)
+        # Before adversarial_start_step the discriminators are neither run nor trained: a cond,
+        # so the reconstruction-only warm-up costs only the generator.
+        (adv, feat, g_adv, g_feat), disc_params, disc_opt, disc_metrics = jax.lax.cond(
+            adv_on, gan, no_gan, state["disc_params"], state["disc_opt"], target, recon)
+
+        grads = (g_rec, g_adv, g_feat)
+        active = (1.0, adv_on, adv_on)
+        if l.balancer:
+            g_out, balancer, grad_metrics = balancer_lib.balance(
+                grads, active, tuple(l.balancer_shares), state["balancer"], l.balancer_decay)
+        else:
+            g_out = sum(w * g for w, g in zip(lambdas, grads))
+            balancer = state["balancer"]
+            grad_metrics = {f"grad_out/{name}": balancer_lib.per_example_norm(w * g)
+                            for name, w, g in zip(balancer_lib.FAMILIES, lambdas, grads)}
+        (gen_grads,) = gen_vjp((g_out, jnp.asarray(commit_weight, jnp.float32)))
         gen_updates, gen_opt = models.gen_tx.update(gen_grads, state["gen_opt"], state["gen_params"])
         gen_params = optax.apply_updates(state["gen_params"], gen_updates)
 
-        fake = jax.lax.stop_gradient(recon)
-
-        def discriminator_loss(disc_params, real):
-            return losses.hinge_discriminator_loss(real, disc_apply(disc_params, fake))
-
-        disc_loss, (grads_fake_path, grad_real_out) = jax.value_and_grad(
-            discriminator_loss, argnums=(0, 1))(state["disc_params"], real_out)
-        (grads_real_path,) = real_vjp(grad_real_out)
-        disc_grads = jax.tree.map(jnp.add, grads_fake_path, grads_real_path)
-        disc_updates, disc_opt = models.disc_tx.update(disc_grads, state["disc_opt"],
-                                                       state["disc_params"])
-        disc_params = optax.apply_updates(state["disc_params"], disc_updates)
-
-        metrics.update({
-            "loss/discriminator": disc_loss,
-            "norm/generator_grad": optax.tree.norm(gen_grads),
-            "norm/generator_params": optax.tree.norm(gen_params),
-            "norm/discriminator_grad": optax.tree.norm(disc_grads),
-            "norm/discriminator_params": optax.tree.norm(disc_params),
-        })
+        adv_weight = adv_on.astype(jnp.float32)
+        total = (l.lambda_rec * rec + adv_weight * (l.lambda_adv * adv + l.lambda_feat * feat)
+                 + commit_weight * commit)
+        metrics = {"loss/generator": total, "loss/reconstruction": rec, "loss/adversarial": adv,
+                   "loss/feature": feat, "loss/commitment": commit,
+                   "rvq/codebook_usage": aux["codebook_usage"],
+                   "rvq/dead_codes_replaced": aux["dead_codes_replaced"],
+                   "rvq/mean_n_q": jnp.mean(aux["n_q"].astype(jnp.float32)),
+                   "loss/waveform_l1": jnp.mean(jnp.abs(recon - target)),
+                   "level/output_minus_input_db": _level_db(recon) - _level_db(target),
+                   **grad_metrics, **disc_metrics,
+                   "norm/generator_grad": optax.tree.norm(gen_grads),
+                   "norm/generator_params": optax.tree.norm(gen_params),
+                   "norm/discriminator_params": optax.tree.norm(disc_params)}
         new_state = {
             "step": state["step"] + 1, "rng": state["rng"],
             "gen_params": gen_params, "quantizer": quantizer, "gen_opt": gen_opt,
-            "disc_params": disc_params, "disc_opt": disc_opt,
+            "disc_params": disc_params, "disc_opt": disc_opt, "balancer": balancer,
         }
         return new_state, metrics
 
     return train_step
+
+
+def _level_db(x: jax.Array) -> jax.Array:
+    return 10.0 * jnp.log10(jnp.mean(jnp.square(x)) + 1e-12)
 
 
 def jit_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):

@@ -1,0 +1,52 @@
+"""A small scalable 24 kHz speech codec that trains on 2 CPU cores in about two hours.
+
+1.5 / 3 / 4.5 / 6 kbps from one model (8 quantizers of 1,024 codes at 75 Hz, quantizer dropout).
+The architecture is the paper's, narrower: C_enc = C_dec = 16, D = 64 (Lyra v2's D). The
+recipe is sscodec's default (see config.py: PyTorch-style init with weight norm, the paper's mel
+L1 with a relative log floor, EnCodec's loss balancer, a batch-scaled dead-code rule), trained
+first on the reconstruction loss alone (the discriminators cost most of a GAN step on a CPU), then
+adversarially with small discriminators.
+
+Data: real recorded speech from Debian's Asterisk prompt packages (three speakers; two others held
+out for evaluation), built once with
+  sscodec data prepare asterisk --data-dir data/asterisk
+
+Run (resumes from its last checkpoint when started again):
+  sscodec train --config experiments/speech_cpu_24khz.py --workdir runs/speech_cpu
+Evaluate on the held-out speakers:
+  sscodec eval --workdir runs/speech_cpu --data data/asterisk/eval --kbps 1.5,3,6 --out evals/speech_cpu
+"""
+
+from sscodec.config import default_config
+
+
+def get_config():
+    config = default_config()
+    config.num_steps = 4000
+    m = config.model
+    m.encoder_channels = 16
+    m.decoder_channels = 16
+    m.embedding_dim = 64
+    q = config.quantizer
+    q.num_quantizers = 8
+    q.codebook_size = 1024
+    d = config.discriminator
+    d.wave_channels = 8
+    d.wave_max_channels = 128
+    d.stft_channels = 8
+    config.loss.adversarial_start_step = 2500
+    o = config.optim
+    o.generator_lr = 5e-4
+    o.discriminator_lr = 2e-4
+    o.grad_clip_norm = 0.0
+    dt = config.data
+    dt.train = "data/asterisk/train"
+    dt.kinds = ("speech",)
+    dt.crop_frames = 75  # 1 s
+    dt.batch_size = 8
+    t = config.train
+    t.log_every = 10
+    t.checkpoint_every = 100
+    t.keep_checkpoints = 2
+    t.sample_every = 500
+    return config

@@ -150,6 +150,15 @@ def default_config() -> ConfigDict:
     t.sample_seconds = 4.0
     t.sample_depths = ()  # n_q values to render samples at; () = N_q, plus 1 with quantizer dropout
     t.progress = True
+    # Validation while training (main process): fixed held-out clips coded at the lowest (n_q = 1)
+    # and highest (n_q = N_q) bitrate and scored; eval/<metric>@<kbps>kbps in metrics.jsonl.
+    t.eval_every = 1000  # steps; 0 disables. Also runs at the final step
+    t.eval_data = ""  # data spec of held-out audio; "" = the embedded corpus
+    t.eval_clips = 8  # fixed clips, chosen once (seeded; speech-labelled items first)
+    t.eval_seconds = 4.0  # clip length
+    # Any of "mel" (the training mel loss), "visqol_speech", "pesq", "stoi", "visqol_audio",
+    # "si_sdr"; the speech metrics skip clips labelled music.
+    t.eval_metrics = ("mel", "visqol_speech", "pesq")
 
     c.lock()
     return c
@@ -315,6 +324,23 @@ def validate(config: ConfigDict) -> None:
     for n_q in config.train.sample_depths:
         _check(1 <= n_q <= q.num_quantizers, "train.sample_depths",
                f"n_q={n_q} outside 1..quantizer.num_quantizers={q.num_quantizers}")
+    t = config.train
+    _check(isinstance(t.eval_every, int) and t.eval_every >= 0, "train.eval_every",
+           f"must be an integer >= 0 (0 disables), got {t.eval_every!r}")
+    _check(isinstance(t.eval_data, str), "train.eval_data",
+           "must be a data spec string ('' = the embedded corpus)")
+    _check(isinstance(t.eval_clips, int) and t.eval_clips >= 1, "train.eval_clips",
+           f"must be an integer >= 1, got {t.eval_clips!r}")
+    _check(t.eval_seconds >= 0.5, "train.eval_seconds", f"must be >= 0.5, got {t.eval_seconds}")
+    known = ("mel", "visqol_speech", "pesq", "stoi", "visqol_audio", "si_sdr")
+    names = tuple(t.eval_metrics)
+    unknown = [m for m in names if m not in known]
+    _check(not unknown, "train.eval_metrics",
+           f"unknown metrics {unknown}; choose from {', '.join(known)}")
+    _check(len(names) >= 1 and len(set(names)) == len(names), "train.eval_metrics",
+           f"must name at least one metric, each once, got {names}")
+    _check("mel" not in names or t.eval_seconds * config.sample_rate >= max(l.mel_windows),
+           "train.eval_seconds", "clips must be at least the largest of loss.mel_windows long")
 
 
 def _validate_mesh(ms: ConfigDict) -> None:

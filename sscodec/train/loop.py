@@ -2,8 +2,9 @@
 
 It builds the models and the state (or restores the latest checkpoint in `workdir`), compiles the
 train step ahead of time, then runs it with a progress bar, metrics (metrics.jsonl, TensorBoard),
-audio samples and periodic Orbax checkpoints. A non-finite loss stops the run with
-`NonFiniteLossError` before anything non-finite is saved, so the last checkpoint stays good.
+audio samples, validation on held-out clips (sscodec.train.validation) and periodic Orbax
+checkpoints. A non-finite loss stops the run with `NonFiniteLossError` before anything non-finite
+is saved, so the last checkpoint stays good.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sscodec.config import samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
 from sscodec.train.state import build_models, count_params, create_state, crop_length
 from sscodec.train.step import compile_train_step
+from sscodec.train import validation
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,11 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     log.info("generator %.3f M params, discriminators %.3f M params",
              count_params(state["gen_params"]) / 1e6, count_params(state["disc_params"]) / 1e6)
 
+    # Validation clips and metric models load while the other processes compile (no collectives)
+    validator = None  # only the main process scores; every process joins run_eval's gather
+    if is_main and config.train.eval_every > 0:
+        validator = validation.Validator.from_config(config, models.generator)
+
     # --- Compile the step ahead of time
     example = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh, rules)
     t0 = time.perf_counter()
@@ -175,6 +182,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     batches, data_meta = _open_batches(data, config, checkpointer, saved, meta, start)
     preemption = PreemptionWatch()
     window_start, window_steps = time.perf_counter(), 0
+    eval_postfix: dict = {}
     try:
         for step in range(start, config.num_steps):
             local, skipped_now = pipeline.split_batch(next(batches))
@@ -185,6 +193,11 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
             window_steps += 1
             bar.update(1)
             save_now = done % config.train.checkpoint_every == 0 or done == config.num_steps
+            evals = {}
+            if validation.due(config, done):
+                evals = validation.run_eval(validator, state, done, writer)
+                window_start += evals.get("perf/eval_seconds", 0.0)  # steps/s: training only
+                eval_postfix = validator.postfix(evals) if validator is not None else {}
             if done % config.train.log_every == 0 or save_now:
                 last = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 _check_finite(done, last)
@@ -193,10 +206,14 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
                 last["perf/audio_s_per_s"] = window_steps * audio_per_step / elapsed
                 last["data/skipped"] = float(skipped)
                 window_start, window_steps = time.perf_counter(), 0
+                last.update(evals)  # one line per step in metrics.jsonl
                 writer.write(done, last)
                 bar.set_postfix(loss=f"{last['loss/generator']:.3g}",
                                 rec=f"{last['loss/reconstruction']:.3g}",
-                                audio_s_per_s=f"{last['perf/audio_s_per_s']:.2f}")
+                                audio_s_per_s=f"{last['perf/audio_s_per_s']:.2f}",
+                                **eval_postfix)
+            elif evals:
+                writer.write(done, evals)
             if samples is not None and (done % config.train.sample_every == 0
                                         or done == config.num_steps):
                 samples.write(done, state)

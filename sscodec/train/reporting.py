@@ -1,10 +1,12 @@
-"""What a run writes beside its checkpoints: metrics.jsonl, TensorBoard events, audio samples."""
+"""What a run writes beside its checkpoints: metrics.jsonl, TensorBoard events (scalars and
+audio), audio samples."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 from typing import Mapping, Sequence
 
 import jax
@@ -16,8 +18,14 @@ from data_pipelines.audio_io import AudioReadError
 from data_pipelines.sources import Source
 
 
+def tensorboard_tag(name: str) -> str:
+    """A metric name as a legal TensorBoard tag: eval/pesq@1.5kbps -> eval/pesq_1.5kbps."""
+    return re.sub(r"[^A-Za-z0-9_.\-/]", "_", name)
+
+
 class MetricWriter:
-    """Appends one JSON line per logged step to workdir/metrics.jsonl and mirrors to TensorBoard."""
+    """Appends one JSON line per logged step to workdir/metrics.jsonl and mirrors to TensorBoard
+    (tags as `tensorboard_tag` makes them)."""
 
     def __init__(self, workdir: str, enabled: bool = True):
         self.enabled = enabled
@@ -35,8 +43,15 @@ class MetricWriter:
             f.write(json.dumps({"step": step, **clean}) + "\n")
         for k, v in clean.items():
             if math.isfinite(v):
-                self._tb.add_scalar(k, v, step)
+                self._tb.add_scalar(tensorboard_tag(k), v, step)
         self._tb.flush()
+
+    def audio(self, tag: str, samples: np.ndarray, step: int, sample_rate: int) -> None:
+        """Adds mono audio ([T] floats, clipped to [-1, 1]) to TensorBoard; flushed by `write`."""
+        if not self.enabled:
+            return
+        samples = np.clip(np.asarray(samples, np.float32).reshape(-1), -1.0, 1.0)
+        self._tb.add_audio(tensorboard_tag(tag), samples, step, sample_rate=sample_rate)
 
     def close(self) -> None:
         if self._tb is not None:
@@ -72,6 +87,18 @@ def load_sample_clips(sources: Sequence[Source], seconds: float, sample_rate: in
     return clips
 
 
+def reconstruct_fn(generator):
+    """jit(gen_params, quantizer, audio [B, T], n_q) -> the codec's output [B, T] at depth n_q
+    (static: one compile per depth and input shape)."""
+
+    def reconstruct(gen_params, quantizer, audio, n_q):
+        out, _ = generator.apply({"params": gen_params, "quantizer": quantizer}, audio,
+                                 train=False, n_q=n_q)
+        return out
+
+    return jax.jit(reconstruct, static_argnums=3)
+
+
 class SampleWriter:
     """Writes input and reconstructions (full depth and lowest bitrate) as WAV under workdir/samples."""
 
@@ -79,13 +106,7 @@ class SampleWriter:
                  depths: Sequence[int]):
         self.root = os.path.join(workdir, "samples")
         self.clips, self.sample_rate, self.depths = clips, sample_rate, tuple(depths)
-
-        def reconstruct(gen_params, quantizer, audio, n_q):
-            out, _ = generator.apply({"params": gen_params, "quantizer": quantizer}, audio,
-                                     train=False, n_q=n_q)
-            return out
-
-        self._fn = jax.jit(reconstruct, static_argnums=3)
+        self._fn = reconstruct_fn(generator)
 
     def write(self, step: int, state) -> list[str]:
         folder = os.path.join(self.root, f"step_{step:08d}")

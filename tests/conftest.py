@@ -42,7 +42,8 @@ def trained_bundle(tmp_path_factory):
     """A tiny model trained 2 steps and exported (with entropy tables): a real bundle."""
     root = tmp_path_factory.mktemp("codec")
     sscodec("train", "--config", TINY, "--workdir", str(root / "run"), "--config.num_steps=2",
-            "--config.train.sample_every=0", "--config.train.progress=false")
+            "--config.train.sample_every=0", "--config.train.eval_every=0",
+            "--config.train.progress=false")
     out = sscodec("export", "--workdir", str(root / "run"), "--out", str(root / "bundle"))
     assert b"step 2" in out.stdout
     assert sorted(os.listdir(root / "bundle")) == [

@@ -75,7 +75,7 @@ def test_denoising_run_with_a_worker_resumes_exactly_under_another_worker_count(
     iterator state does not fit) restarts the data from the step and matches a straight run."""
     noisy = ["--config.model.film=encoder", "--config.data.noise=embedded",
              "--config.train.log_every=2", "--config.train.checkpoint_every=2",
-             "--config.train.sample_every=0"]
+             "--config.train.sample_every=0", "--config.train.eval_every=0"]
     workdir = str(tmp_path / "run")
     sscodec("train", "--config", TINY, "--workdir", workdir, "--config.num_steps=4",
             "--config.data.worker_count=1", *noisy)

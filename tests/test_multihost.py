@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 
 TINY = os.path.join(ROOT, "experiments", "tiny.py")
 QUICK = ["--config.train.log_every=2", "--config.train.checkpoint_every=4",
-         "--config.train.sample_every=0", "--config.train.progress=false"]
+         "--config.train.sample_every=0", "--config.train.eval_every=0",
+         "--config.train.progress=false"]
 
 
 def launch_local(workdir, steps, *extra):

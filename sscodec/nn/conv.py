@@ -12,6 +12,7 @@ at init is the same with or without it).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -59,6 +60,66 @@ def conv_params(module: nn.Module, shape: Sequence[int], style: ConvStyle,
     return kernel, bias
 
 
+def _dims(ndim: int) -> tuple[str, str, str]:
+    spatial = "HW"[:ndim] if ndim <= 2 else "DHW"
+    return ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
+
+
+def _conv(x, w, strides, padding, lhs_dilation=None, rhs_dilation=None):
+    return jax.lax.conv_general_dilated(
+        x, w, window_strides=strides, padding=padding, lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation, dimension_numbers=_dims(x.ndim - 2))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv_nd(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...],
+            padding: tuple[tuple[int, int], ...], dilation: tuple[int, ...]) -> jax.Array:
+    """Channels-last conv (x [N, *spatial, Cin], kernel [*window, Cin, Cout]) whose backward
+    convs are written in XLA:CPU's canonical form (NHWC input, HWIO kernel, NHWC output).
+
+    The forward is plain `lax.conv_general_dilated`. JAX's own transposes give the kernel
+    gradient as a conv with the batch in the feature position (and the input gradient with an
+    "OI" kernel); XLA:CPU rewrites those into canonical, Eigen-backed convs only in the entry
+    computation (its ConvCanonicalization pass skips nested computations), so inside a
+    `lax.cond` branch, such as the train step's GAN half, a kernel gradient fell back to a naive
+    loop and ran ~30x slower. Here the transposes are explicit, so the backward convs are
+    canonical wherever they are compiled. Same maths as JAX's rules (tests/test_speed_kernels.py).
+    """
+    return _conv(x, kernel, strides, padding, rhs_dilation=dilation)
+
+
+def _conv_nd_fwd(x, kernel, strides, padding, dilation):
+    return conv_nd(x, kernel, strides, padding, dilation), (x, kernel)
+
+
+def _conv_nd_bwd(strides, padding, dilation, res, dy):
+    x, kernel = res
+    window = kernel.shape[:-2]
+    lengths, out_lengths = x.shape[1:-1], dy.shape[1:-1]
+    # Input gradient: dy dilated by the stride, convolved with the spatially flipped kernel
+    # with its in/out axes swapped.
+    flipped = jnp.swapaxes(jnp.flip(kernel, axis=tuple(range(len(window)))), -1, -2)
+    dx_pad = tuple(((k - 1) * d - lo, n - 1 - (o - 1) * s + lo)
+                   for k, d, (lo, _), n, o, s in zip(window, dilation, padding, lengths,
+                                                     out_lengths, strides))
+    dx = _conv(dy, flipped.astype(dy.dtype), (1,) * len(window), dx_pad, lhs_dilation=strides,
+               rhs_dilation=dilation)
+    # Kernel gradient: input channels as the batch, the batch as the features, dy as the kernel
+    # (dilated by the stride), window stride = the kernel dilation.
+    xt = jnp.swapaxes(x, 0, -1)  # [Cin, *spatial, N]
+    dyt = jnp.moveaxis(dy, 0, -2)  # [*out, N, Cout]
+    dw_pad = []
+    for k, d, (lo, hi), n, o, s in zip(window, dilation, padding, lengths, out_lengths, strides):
+        slack = n + lo + hi - (o - 1) * s - 1 - (k - 1) * d  # inputs the forward never reached
+        dw_pad.append((lo, hi - slack))
+    dw = _conv(xt, dyt.astype(x.dtype), dilation, tuple(dw_pad), rhs_dilation=strides)
+    dw = jnp.moveaxis(dw, 0, -2)  # [*window, Cin, Cout]
+    return dx.astype(x.dtype), dw.astype(kernel.dtype)
+
+
+conv_nd.defvjp(_conv_nd_fwd, _conv_nd_bwd)
+
+
 class Conv(nn.Module):
     """A plain (non-causal) 1-D or 2-D conv, channels-last, built by `conv_params`.
 
@@ -81,13 +142,14 @@ class Conv(nn.Module):
                                    self.dtype)
         if self.dtype is not None:
             x = x.astype(self.dtype)
-        spatial = "HW" if ndim == 2 else "W"
-        dims = ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
-        padding = self.padding if isinstance(self.padding, str) else [tuple(p) for p in self.padding]
-        y = jax.lax.conv_general_dilated(
-            x, kernel, window_strides=tuple(self.strides or (1,) * ndim), padding=padding,
-            rhs_dilation=tuple(self.kernel_dilation or (1,) * ndim), dimension_numbers=dims)
-        return y + bias
+        strides = tuple(self.strides or (1,) * ndim)
+        dilation = tuple(self.kernel_dilation or (1,) * ndim)
+        padding = self.padding
+        if isinstance(padding, str):
+            padding = jax.lax.padtype_to_pads(x.shape[1:-1], tuple(
+                (k - 1) * d + 1 for k, d in zip(window, dilation)), strides, padding)
+        padding = tuple(tuple(int(v) for v in p) for p in padding)
+        return conv_nd(x, kernel, strides, padding, dilation) + bias
 
 
 def causal_left_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:

@@ -55,6 +55,14 @@ def test_conv_nd_2d_matches_lax(window, strides, padding):
                           lambda x, w: _lax_conv(x, w, *args), x, w)
 
 
+@pytest.mark.parametrize("length,cin,cout,groups", [(403, 16, 64, 4), (97, 32, 32, 32), (50, 8, 8, 1)])
+def test_polyphase_grouped_conv_matches_lax(length, cin, cout, groups):
+    x = jax.random.normal(jax.random.key(0), (2, length, cin))
+    w = jax.random.normal(jax.random.key(1), (41, cin // groups, cout))
+    fn = lambda impl: functools.partial(conv.GROUPED_IMPLS[impl], stride=4, groups=groups, padding=20)
+    _assert_same_function(fn("polyphase"), fn("lax"), x, w)
+
+
 def test_modules_and_params_unchanged():
     """Conv and GroupedConv1d keep their parameter trees; the new kernels change no output."""
     x = jax.random.normal(jax.random.key(0), (2, 64, 8))
@@ -66,6 +74,11 @@ def test_modules_and_params_unchanged():
         jnp.sum(v["params"]["kernel"] ** 2, axis=(0, 1)) + 1e-12))
     ref = jax.lax.conv_general_dilated(x, kernel, (2,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
     np.testing.assert_allclose(c.apply(v, x), ref, atol=1e-5)
+    g = conv.GroupedConv1d(16, 41, stride=4, groups=4, impl="polyphase")
+    vg = nn.unbox(g.init(jax.random.key(1), x))
+    assert vg["params"]["kernel"].shape == (41, 2, 16)
+    np.testing.assert_allclose(g.apply(vg, x), conv.GroupedConv1d(
+        16, 41, stride=4, groups=4, impl="lax").apply(vg, x), atol=1e-5)
 
 
 def test_conv_backward_is_canonical_inside_cond():
@@ -74,15 +87,17 @@ def test_conv_backward_is_canonical_inside_cond():
     convs there run as naive loops (a kernel gradient ~30x slower)."""
     x = jnp.ones((2, 12, 16, 3))
     w = jnp.ones((3, 4, 3, 4))
+    xg, wg = jnp.ones((2, 50, 8)), jnp.ones((41, 2, 8))
 
-    def f(x, w):
-        loss = lambda *a: jnp.sum(conv.conv_nd(a[0], a[1], (1, 2), ((1, 1), (1, 1)), (1, 1)) ** 2)
-        return jax.grad(loss, (0, 1))(x, w)
+    def f(x, w, xg, wg):
+        loss = lambda *a: (jnp.sum(conv.conv_nd(a[0], a[1], (1, 2), ((1, 1), (1, 1)), (1, 1)) ** 2)
+                           + jnp.sum(conv._grouped_conv_polyphase(a[2], a[3], 4, 4, 20) ** 2))
+        return jax.grad(loss, (0, 1, 2, 3))(x, w, xg, wg)
 
     g = jax.jit(lambda on, *a: jax.lax.cond(on, f, lambda *a: a, *a))
-    hlo = g.lower(jnp.asarray(True), x, w).compile().as_text()
+    hlo = g.lower(jnp.asarray(True), x, w, xg, wg).compile().as_text()
     convs = [line for line in hlo.splitlines() if " convolution(" in line]
-    assert len(convs) == 3, convs
+    assert len(convs) == 6, convs
     if jax.default_backend() == "cpu":
         canonical = ("dim_labels=b01f_01io->b01f", "dim_labels=b0f_0io->b0f")
         assert all(any(c in line for c in canonical) for line in convs), convs

@@ -4,8 +4,11 @@
                 [--resume RUN_OR_CHECKPOINT] [--init_from RUN_OR_CHECKPOINT]
   sscodec compile --config experiments/soundstream_24khz.py --topology v5e:16x16 [--json]
   sscodec export --workdir runs/tiny [--step N] --out bundles/tiny [--entropy-data SPEC]
-  sscodec compress IN.wav OUT.ssc --model bundles/tiny [--kbps 1.8] [--raw] [--denoise]
-  sscodec decompress IN.ssc OUT.wav --model bundles/tiny     (paths may be - for stdin/stdout)
+  sscodec compress IN.wav OUT.ssc [--model NAME|BUNDLE] [--kbps 1.8] [--raw] [--denoise]
+  sscodec decompress IN.ssc OUT.wav [--model NAME|BUNDLE]    (paths may be - for stdin/stdout;
+                                    the default model is the shipped speech_cpu_24khz)
+  sscodec ship --workdir runs/speech_cpu --name speech_cpu_24khz --eval-data data/asterisk/eval
+               [--config experiments/speech_cpu_24khz.py] [--kbps 1.5,3,6] [--out DIR]
   sscodec eval --model bundles/tiny (or --workdir runs/tiny) --data embedded --kbps 0.9,1.8
                --out evals/tiny [--baselines opus,codec2] [--opus-kbps 6,12,24]
   sscodec sweep run experiments/sweeps/bitrate_scalability.py --out sweeps/fig7c [--smoke]
@@ -28,6 +31,7 @@ import logging
 import sys
 
 from sscodec import cli_eval
+from sscodec.pretrained import DEFAULT_MODEL
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -83,13 +87,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds of audio for the entropy tables")
     export.add_argument("--no-entropy", action="store_true", help="write no entropy tables")
     cli_eval.add_parsers(sub)
+    _add_ship_parser(sub)
 
     for name, what in (("compress", "audio file -> .ssc stream"),
                        ("decompress", ".ssc stream -> WAV at the original rate and length")):
         p = sub.add_parser(name, help=what)
         p.add_argument("input", help="input path, or - for stdin")
         p.add_argument("output", help="output path, or - for stdout")
-        p.add_argument("--model", required=True, help="bundle folder from `sscodec export`")
+        p.add_argument("--model", default=None,
+                       help="a model name (a bundle shipped in sscodec/pretrained/ or in the "
+                            "folder $SSCODEC_MODELS) or a bundle folder from `sscodec export`; "
+                            f"default: the shipped model {DEFAULT_MODEL}")
         if name == "compress":
             p.add_argument("--kbps", type=float, default=None,
                            help="bitrate (default: all quantizers); see the bundle's bitrates")
@@ -131,7 +139,86 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_ship_parser(sub) -> None:
+    ship = sub.add_parser("ship", help="turn a finished run into a named model in the package: "
+                                       "export, eval against codec2 / Opus, MODEL_CARD.md")
+    ship.add_argument("--workdir", required=True, help="the training run's folder")
+    ship.add_argument("--name", required=True, help="the model's name, e.g. speech_cpu_24khz")
+    ship.add_argument("--eval-data", required=True,
+                      help="data spec of held-out speech, e.g. data/asterisk/eval")
+    ship.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
+    ship.add_argument("--config", default=None,
+                      help="the experiment file the run was started from (the card lists the "
+                           "overrides against it; default: the closest experiments/*.py)")
+    ship.add_argument("--kbps", default="1.5,3,6", help="model bitrates to evaluate")
+    ship.add_argument("--out", default=None,
+                      help="folder of named models (default: the package's sscodec/pretrained)")
+    ship.add_argument("--force", action="store_true", help="replace an existing OUT/NAME")
+    ship.add_argument("--params-dtype", default="auto", choices=("auto", "float32", "float16"),
+                      help="how params.safetensors stores the weights; auto: float16 only when "
+                           "the float32 bundle is over --max-mb")
+    ship.add_argument("--max-mb", type=float, default=10.0,
+                      help="largest bundle allowed, in MB (0: no limit)")
+    ship.add_argument("--no-float32-check", action="store_true",
+                      help="with float16 parameters, do not score the float32 model for "
+                           "comparison")
+    ship.add_argument("--per-category", type=int, default=50, help="eval clips")
+    ship.add_argument("--clip-seconds", type=float, default=4.0, help="length of each eval clip")
+    ship.add_argument("--metrics", default=None, help="comma list (default: all of sscodec eval)")
+    ship.add_argument("--baselines", default="opus,codec2", help="comma list, or 'none'")
+    ship.add_argument("--opus-kbps", default="6,9,12", help="Opus target bitrates")
+    ship.add_argument("--no-speed", action="store_true", help="skip the real-time-factor timing")
+    ship.add_argument("--entropy-data", default="",
+                      help="data spec for the entropy tables (default: the run's training data)")
+    ship.add_argument("--entropy-seconds", type=float, default=120.0,
+                      help="seconds of audio for the entropy tables")
+    ship.add_argument("--provenance", default=None,
+                      help="comma list of provenance files to ship (default: the PROVENANCE.md "
+                           "of the training and eval data folders)")
+
+
+def _ship_command(args: argparse.Namespace) -> int:
+    from sscodec.evaluate import parse_kbps
+    from sscodec.ship import ship
+
+    def names(text):
+        return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+    result = ship(args.workdir, args.name, args.eval_data, out=args.out, step=args.step,
+                  kbps=parse_kbps(args.kbps), config_file=args.config,
+                  params_dtype=args.params_dtype, max_mb=args.max_mb,
+                  float32_check=not args.no_float32_check, per_category=args.per_category,
+                  clip_seconds=args.clip_seconds, metric_names=names(args.metrics),
+                  baseline_names=[] if args.baselines == "none" else names(args.baselines) or [],
+                  opus_kbps=parse_kbps(args.opus_kbps) or [], entropy_data=args.entropy_data,
+                  entropy_seconds=args.entropy_seconds, provenance=names(args.provenance),
+                  speed=not args.no_speed, force=args.force)
+    sizes, manifest = result["sizes"], result["manifest"]
+    print(f"{result['path']}: {args.name}, step {manifest['step']}, sha256 "
+          f"{manifest['sha256'][:12]}, {sizes['total'] / 1e6:.2f} MB (params "
+          f"{sizes['params'] / 1e6:.2f} MB as {sizes['params_dtype']}); MODEL_CARD.md, eval.json, "
+          "PROVENANCE.md")
+    for row in result["float16_effect"] or []:
+        print(f"float16 - float32 at {row['kbps']:g} kbps: " + ", ".join(
+            f"{m} {v['difference']:+.4f}" for m, v in row.items()
+            if isinstance(v, dict) and v["difference"] is not None) + f" ({row['clips']} clips)")
+    return 0
+
+
+def _load_model(model: str | None):
+    """The Codec of --model (a name or a bundle folder), or of the default shipped model."""
+    from sscodec import pretrained
+    from sscodec.codec import BundleError, Codec
+    if model is None:
+        if pretrained.DEFAULT_MODEL not in pretrained.available():
+            raise BundleError(pretrained.default_model_error())
+        model = pretrained.DEFAULT_MODEL
+    return Codec.load(model)
+
+
 def _codec_command(args: argparse.Namespace) -> int:
+    if args.command == "ship":
+        return _ship_command(args)
     if args.command == "export":
         from sscodec.export import export_bundle
         manifest = export_bundle(args.workdir, args.out, args.step,
@@ -144,8 +231,7 @@ def _codec_command(args: argparse.Namespace) -> int:
         return 0
     from sscodec import codec_io
     from sscodec.bitstream import actual_bits_per_second, bits_per_second
-    from sscodec.codec import Codec
-    codec = Codec.load(args.model)
+    codec = _load_model(args.model)
     if args.command == "compress":
         header, size = codec_io.compress(codec, args.input, args.output, args.kbps,
                                          entropy=not args.raw, denoise=args.denoise)
@@ -210,10 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as e:  # ConfigError included
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
-    if args.command in ("compress", "decompress", "export"):
+    if args.command in ("compress", "decompress", "export", "ship"):
         try:
             return _codec_command(args)
-        except (FileNotFoundError, ValueError) as e:  # BundleError, BitstreamError included
+        except (FileNotFoundError, FileExistsError, ValueError) as e:
+            # BundleError, BitstreamError, ConfigError included
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
 

@@ -3,7 +3,7 @@ numpy and safetensors (soxr to resample, constriction for entropy-coded streams)
 flax, optax, orbax, grain or tfds, and no sscodec model code: the encoder and decoder run from
 the bundle's serialized StableHLO.
 
-  codec = Codec.load("bundle/")
+  codec = Codec.load("bundle/")                      # or a name: Codec.load("speech_cpu_24khz")
   codes = codec.encode(audio, sample_rate, kbps=6)   # int32 [frames, n_q]
   audio = codec.decode(codes)                        # float32 at codec.sample_rate
   encoder, decoder = codec.stream_encoder(kbps=6), codec.stream_decoder()
@@ -25,6 +25,8 @@ import numpy as np  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
 BUNDLE_FORMAT = 2
+# 3: params.safetensors may hold float16 tensors (manifest "params_dtype"), read back as float32.
+BUNDLE_FORMATS = (2, 3)
 OFFLINE_FRAMES = 1500  # 20 s at 75 Hz: longer inputs are coded in blocks (bounded memory, progress)
 BLOCK_FRAMES = 64  # the largest chunk one streaming call takes
 _FUNCTIONS = ("encode", "decode", "encode_stream", "decode_stream")
@@ -56,6 +58,8 @@ class Codec:
         self.bits_per_code = int(manifest["bits_per_code"])
         self.film = manifest.get("film", "none")
         self.model_hash = bytes.fromhex(manifest["sha256"])[:16]
+        self.name = manifest.get("name")  # set for models made by `sscodec ship`
+        self.path: str | None = None  # the bundle folder, when loaded from one
         self.entropy_tables = entropy_tables  # sscodec.entropy.EntropyTables or None
         self._weights = jax.device_put(weights)  # once, not on every call
         self._encode = jax.jit(functions["encode"].call)
@@ -69,15 +73,26 @@ class Codec:
             for name in ("encode", "decode")}
 
     @classmethod
-    def load(cls, path: str) -> "Codec":
+    def load(cls, model: str) -> "Codec":
+        """Loads a bundle: a folder from `sscodec export` / `sscodec ship`, or the name of an
+        installed model (sscodec.pretrained: SSCODEC_MODELS, then the package's models)."""
+        from sscodec import pretrained
+        try:
+            path = pretrained.resolve(model)
+        except pretrained.UnknownModelError as e:
+            raise BundleError(str(e)) from None
         try:
             with open(os.path.join(path, "manifest.json")) as f:
                 manifest = json.load(f)
-            if manifest.get("format_version") != BUNDLE_FORMAT:
+            if manifest.get("format_version") not in BUNDLE_FORMATS:
                 raise BundleError(f"{path}: bundle format {manifest.get('format_version')} is "
-                                  f"not supported (this reader: {BUNDLE_FORMAT}); export the run "
+                                  f"not supported (this reader: "
+                                  f"{', '.join(map(str, BUNDLE_FORMATS))}); export the run "
                                   "again with this version of sscodec")
-            weights = _unflatten(load_file(os.path.join(path, "params.safetensors")))
+            # float16-stored tensors (format 3) run as float32, as the functions were exported
+            flat = {k: v.astype(np.float32) if v.dtype == np.float16 else v
+                    for k, v in load_file(os.path.join(path, "params.safetensors")).items()}
+            weights = _unflatten(flat)
             functions = {}
             for name in _FUNCTIONS:
                 with open(os.path.join(path, f"{name}.jax"), "rb") as f:
@@ -90,7 +105,9 @@ class Codec:
             if isinstance(e, BundleError):
                 raise
             raise BundleError(f"cannot load codec bundle {path!r}: {type(e).__name__}: {e}") from None
-        return cls(manifest, weights, functions, tables)
+        codec = cls(manifest, weights, functions, tables)
+        codec.path = os.path.abspath(path)
+        return codec
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the encoder, decoder and FiLM layer (no codebooks, as in Table I)."""

@@ -68,7 +68,16 @@ def compress(codec: Codec, in_path: str, out_path: str, kbps: float | None = Non
 
 def decode_from_stream(codec: Codec, data: bytes, progress: bool = False
                        ) -> tuple[bitstream.Header, np.ndarray]:
-    """.ssc bytes -> (header, audio at the codec's rate, frames x frame_size samples)."""
+    """.ssc bytes -> (header, audio at the codec's rate, frames x frame_size samples). A stream
+    of another model is refused, naming the installed model that wrote it if there is one."""
+    header = bitstream.read_header(data)
+    if header.model_hash != codec.model_hash:
+        from sscodec.pretrained import name_for_hash
+        maker = name_for_hash(header.model_hash)
+        hint = f"; the installed model {maker!r} wrote it: pass --model {maker}" if maker else ""
+        raise bitstream.BitstreamError(
+            f"this .ssc stream was written by another model ({header.model_hash.hex()[:12]}, not "
+            f"{codec.model_hash.hex()[:12]} of {codec.name or 'this model'}){hint}")
     header, codes = bitstream.read(data, model_hash=codec.model_hash, tables=codec.entropy_tables)
     # The denoise flag matters to a model whose FiLM sits at the decoder.
     audio = codec.decode(codes, denoise=header.denoise and codec.film == "decoder",

@@ -224,7 +224,7 @@ def run_eval(out: str, *, model: str | None = None, workdir: str | None = None,
         codec, bundle = open_model(model, workdir, step, entropy_seconds)
         name = name or os.path.basename(os.path.normpath(workdir or bundle))
         points += model_points(codec, name, kbps, denoise)
-        info = {"name": name, "bundle": os.path.abspath(bundle),
+        info = {"name": name, "bundle": codec.path or os.path.abspath(bundle),
                 "step": codec.manifest.get("step"), "sha256": codec.manifest["sha256"],
                 "bitrates": codec.bitrates, "film": codec.film,
                 "parameters": codec.parameter_counts()}

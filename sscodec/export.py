@@ -1,6 +1,7 @@
 """`sscodec export`: a trained run -> a self-contained inference bundle (a folder).
 
-  params.safetensors   generator parameters and RVQ codebooks (no pickle anywhere)
+  params.safetensors   generator parameters and RVQ codebooks (no pickle anywhere); float32, or
+                       float16 with `params_dtype="float16"` (half the size; read back as float32)
   config.json          the run's full config
   manifest.json        format version, content hash, sample rate, frame size, quantizers, bits
   encode.jax / decode.jax   the encoder and decoder serialized by `jax.export` (StableHLO) with a
@@ -31,6 +32,8 @@ from sscodec.nn.soundstream import SoundStream, build_generator
 from sscodec.train.state import abstract_state, build_models
 
 FORMAT_VERSION = 2  # 2: streaming functions, denoise inputs, entropy tables
+FLOAT16_FORMAT_VERSION = 3  # 3: float16 tensors in params.safetensors (older readers refuse it)
+PARAMS_DTYPES = ("float32", "float16")
 ENTROPY_FILE = "entropy.safetensors"
 SEP = "/"
 
@@ -43,6 +46,17 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
         else:
             out[f"{prefix}{key}"] = np.asarray(value)
     return out
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict:
+    tree: dict = {}
+    for key, value in flat.items():
+        node = tree
+        *parents, leaf = key.split(SEP)
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
 
 
 def _variables(weights: dict, stream: dict | None = None) -> dict:
@@ -117,12 +131,23 @@ def initial_stream_states(streamer: SoundStream, weights_spec: dict, frame_size:
 
 
 def export_bundle(workdir: str, out: str, step: int | None = None,
-                  entropy_data: str | None = "", entropy_seconds: float = 120.0) -> dict:
+                  entropy_data: str | None = "", entropy_seconds: float = 120.0,
+                  params_dtype: str = "float32") -> dict:
     """Writes the bundle of `workdir`'s checkpoint `step` (default: latest) to `out`.
 
     Entropy tables are estimated from `entropy_seconds` of `entropy_data` (a data spec; "" means
-    the run's training data, None skips the tables).
+    the run's training data, None skips the tables). `params_dtype` as in `write_bundle`.
     """
+    config, weights, saved_step, counts = load_run(workdir, step, entropy_data, entropy_seconds)
+    return write_bundle(config, weights, out, saved_step, counts, params_dtype)
+
+
+def load_run(workdir: str, step: int | None = None, entropy_data: str | None = "",
+             entropy_seconds: float = 120.0):
+    """What a bundle of `workdir`'s checkpoint `step` (default: latest) is made of:
+    (inference config, generator weights {"params", "quantizer"} as numpy, the step, the code
+    counts for entropy tables or None); `entropy_data` and `entropy_seconds` as in
+    `export_bundle`. Feed them to `write_bundle`."""
     with open(os.path.join(workdir, "config.json")) as f:
         config = config_from_dict(json.load(f))
     config = inference_config(config)
@@ -145,7 +170,7 @@ def export_bundle(workdir: str, out: str, step: int | None = None,
         from sscodec.code_statistics import count_training_codes
         counts = count_training_codes(config, models.generator, weights,
                                       entropy_data or None, entropy_seconds)
-    return write_bundle(config, weights, out, saved_step, counts)
+    return config, weights, saved_step, counts
 
 
 def inference_config(config):
@@ -169,12 +194,33 @@ def initial_weights(config, seed: int = 0) -> dict:
                                      "quantizer": variables["quantizer"]})
 
 
+def _float16_leaves(flat: dict[str, np.ndarray]) -> set[str]:
+    """The float32 tensors stored as float16: all but the codebook norms (derived, searched in
+    float32) and any whose values do not fit float16's range."""
+    limit = float(np.finfo(np.float16).max)
+    return {k for k, v in flat.items()
+            if v.dtype == np.float32 and not k.endswith(SEP + SQNORM)
+            and (v.size == 0 or float(np.max(np.abs(v))) <= limit)}
+
+
 def write_bundle(config, weights: dict, out: str, step: int | None = None,
-                 code_counts: np.ndarray | None = None) -> dict:
+                 code_counts: np.ndarray | None = None, params_dtype: str = "float32") -> dict:
     """Serializes generator `weights` ({"params", "quantizer"} of `config`'s model) as a bundle
-    at `out` (replaced atomically); `code_counts` [N_q, N] become its entropy tables."""
+    at `out` (replaced atomically); `code_counts` [N_q, N] become its entropy tables.
+
+    `params_dtype="float16"` stores the float32 tensors as float16 (about half the bundle; format
+    3): the weights are rounded to float16 first, so the bundle's model (its hash, the codebook
+    norms, every output) is exactly the rounded one that `Codec` runs in float32."""
+    if params_dtype not in PARAMS_DTYPES:
+        raise ValueError(f"params_dtype must be one of {PARAMS_DTYPES}, got {params_dtype!r}")
     frame = samples_per_frame(config)
     num_q = config.quantizer.num_quantizers
+    half: set[str] = set()
+    if params_dtype == "float16":
+        flat = flatten(weights)
+        half = _float16_leaves(flat)
+        weights = _unflatten({k: v.astype(np.float16).astype(np.float32) if k in half else v
+                              for k, v in flat.items()})
     rvq = dict(weights["quantizer"]["quantizer"])
     rvq[SQNORM] = np.sum(np.square(rvq["codebook"], dtype=np.float32), axis=-1)
     weights = {"params": weights["params"], "quantizer": {**weights["quantizer"], "quantizer": rvq}}
@@ -200,7 +246,8 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     hashed = ["params.safetensors", "config.json"]
-    save_file(flatten(weights), os.path.join(tmp, "params.safetensors"))
+    save_file({k: v.astype(np.float16) if k in half else v for k, v in flatten(weights).items()},
+              os.path.join(tmp, "params.safetensors"))
     with open(os.path.join(tmp, "config.json"), "w") as f:
         json.dump(config.to_dict(), f, indent=2, default=list)
     if code_counts is not None:
@@ -214,12 +261,15 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
     for name in hashed:
         with open(os.path.join(tmp, name), "rb") as f:
             digest.update(f.read())
-    manifest = {"format_version": FORMAT_VERSION, "sha256": digest.hexdigest(),
+    manifest = {"format_version": FLOAT16_FORMAT_VERSION if half else FORMAT_VERSION,
+                "sha256": digest.hexdigest(),
                 "sample_rate": config.sample_rate, "frame_size": frame,
                 "num_quantizers": num_q, "codebook_size": config.quantizer.codebook_size,
                 "bits_per_code": bits_per_code(config), "step": step,
                 "film": config.model.film,
                 "entropy_tables": ENTROPY_FILE if code_counts is not None else None}
+    if half:
+        manifest["params_dtype"] = "float16"
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
     shutil.rmtree(out, ignore_errors=True)

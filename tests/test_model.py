@@ -16,6 +16,10 @@ from sscodec.nn.soundstream import build_generator
 def codec(request, tiny_config):
     config = tiny_config.copy_and_resolve_references()
     config.model.film = request.param
+    # Codebooks are untrained N(0, 1) here; with the quiet default init every encoder frame would
+    # pick the same code and the output would not depend on the input. lecun_normal keeps the
+    # encoder's output at the codebooks' scale, so causality is visible end to end.
+    config.model.conv_init, config.model.weight_norm = "lecun", False
     gen = build_generator(config)
     variables = nn.unbox(gen.init({"params": jax.random.key(0)}, jnp.zeros((1, 3200))))
     apply = jax.jit(lambda v, x, d: gen.apply(v, x, d, train=False)[0])
@@ -49,7 +53,8 @@ def test_end_to_end_causality(codec):
     y, y2 = np.asarray(apply(variables, x, d)), np.asarray(apply(variables, x2, d))
     boundary = (t // m) * m
     np.testing.assert_allclose(y[:, :boundary], y2[:, :boundary], atol=1e-6, rtol=0)
-    assert np.abs(y[:, boundary:] - y2[:, boundary:]).max() > 1e-4  # the change does reach the output
+    # The change does reach the output (relative: the untrained decoder starts ~50 dB down).
+    assert np.abs(y[:, boundary:] - y2[:, boundary:]).max() > 1e-2 * np.abs(y).max()
     c, c2 = np.asarray(encode(variables, x, d)), np.asarray(encode(variables, x2, d))
     np.testing.assert_array_equal(c[:, : t // m], c2[:, : t // m])
 

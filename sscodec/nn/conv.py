@@ -8,6 +8,13 @@ place (`ConvStyle`): the init ("torch": PyTorch's default conv kernel init, unif
 lecun_normal kernel, zero bias) and weight normalization (kernel = scale * v / ||v||, the norm over every axis but the
 output channels, scale initialized to ||v|| as torch.nn.utils.weight_norm does, so the function
 at init is the same with or without it).
+
+Two XLA:CPU speed kernels live here, both with the same parameters and function as the plain lax
+forms (tests/test_speed_kernels.py): `conv_nd`, whose backward convs are written in the canonical
+layout that XLA:CPU only produces itself in the entry computation (inside the train step's
+`lax.cond` a kernel gradient otherwise ran ~30x slower), and the polyphase grouped strided conv
+(`_grouped_conv_polyphase`, "auto" on CPU) with a conv-form kernel gradient. On GPU/TPU the plain
+lax forms are used.
 """
 
 from __future__ import annotations
@@ -149,7 +156,9 @@ class Conv(nn.Module):
             padding = jax.lax.padtype_to_pads(x.shape[1:-1], tuple(
                 (k - 1) * d + 1 for k, d in zip(window, dilation)), strides, padding)
         padding = tuple(tuple(int(v) for v in p) for p in padding)
-        return conv_nd(x, kernel, strides, padding, dilation) + bias
+        if jax.default_backend() == "cpu":  # see conv_nd; GPU/TPU match JAX's own transposes
+            return conv_nd(x, kernel, strides, padding, dilation) + bias
+        return _conv(x, kernel, strides, padding, rhs_dilation=dilation) + bias
 
 
 def causal_left_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:

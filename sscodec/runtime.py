@@ -77,6 +77,22 @@ def initialize() -> None:
              jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
+def barrier(name: str) -> None:
+    """Waits (up to SSCODEC_INIT_TIMEOUT seconds) until every process reaches `name`.
+
+    It uses the coordination service, not a device collective: the first collective builds the
+    CPU gloo context, whose key-value wait is a fixed 30 s, so a process that finishes compiling
+    more than 30 s before its peer (a busy machine, a cold cache) would fail there instead.
+    """
+    import jax
+    from jax._src import distributed
+
+    if jax.process_count() == 1 or distributed.global_state.client is None:
+        return
+    timeout = int(os.environ.get("SSCODEC_INIT_TIMEOUT", "300"))
+    distributed.global_state.client.wait_at_barrier(f"sscodec:{name}", timeout * 1000)
+
+
 def is_multi_process() -> bool:
     import jax
     return jax.process_count() > 1

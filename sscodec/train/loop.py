@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from data_pipelines import pipeline
 from sscodec.checkpoint import Checkpointer, locate
 from sscodec.runtime import PreemptionWatch
-from sscodec import parallel
+from sscodec import parallel, runtime
 from sscodec.config import samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
 from sscodec.train.state import build_models, count_params, create_state, crop_length
@@ -161,6 +161,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     if memory is not None:
         log.info("train step memory per device: arguments %.1f MB, temporaries %.1f MB",
                  memory.argument_size_in_bytes / 2**20, memory.temp_size_in_bytes / 2**20)
+    runtime.barrier("train_step_compiled")  # the first step's collectives start together
 
     writer = MetricWriter(workdir, enabled=is_main)
     samples = None

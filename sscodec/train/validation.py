@@ -284,6 +284,9 @@ def run_eval(validator: Validator | None, state: Mapping, step: int,
              writer: MetricWriter | None) -> dict[str, float]:
     """Called by every process at eval steps: gathers the parameters everywhere, then scores on
     the process that holds the validator (the main one); {} elsewhere."""
+    # Steps dispatch asynchronously: finish the queued ones first, or their compute would be
+    # booked as eval time (and the training rate would read 100x too high).
+    jax.block_until_ready(state)
     t0 = time.perf_counter()
     params = fetch_params(state)
     if validator is None:

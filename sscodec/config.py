@@ -153,6 +153,9 @@ def default_config() -> ConfigDict:
     # Validation while training (main process): fixed held-out clips coded at the lowest (n_q = 1)
     # and highest (n_q = N_q) bitrate and scored; eval/<metric>@<kbps>kbps in metrics.jsonl.
     t.eval_every = 1000  # steps; 0 disables. Also runs at the final step
+    # What `--init_from` takes from the other run. Drop "disc_params" to start the GAN with fresh
+    # discriminators (e.g. after a reconstruction-only warm-up, or with another discriminator init).
+    t.init_from_weights = ("gen_params", "quantizer", "disc_params")
     t.eval_data = ""  # data spec of held-out audio; "" = the embedded corpus
     t.eval_clips = 8  # fixed clips, chosen once (seeded; speech-labelled items first)
     t.eval_seconds = 4.0  # clip length
@@ -325,6 +328,10 @@ def validate(config: ConfigDict) -> None:
         _check(1 <= n_q <= q.num_quantizers, "train.sample_depths",
                f"n_q={n_q} outside 1..quantizer.num_quantizers={q.num_quantizers}")
     t = config.train
+    parts = tuple(t.init_from_weights)
+    known = ("gen_params", "quantizer", "disc_params")
+    _check(len(parts) >= 1 and set(parts) <= set(known) and len(set(parts)) == len(parts),
+           "train.init_from_weights", f"must be distinct names from {known}, got {parts!r}")
     _check(isinstance(t.eval_every, int) and t.eval_every >= 0, "train.eval_every",
            f"must be an integer >= 0 (0 disables), got {t.eval_every!r}")
     _check(isinstance(t.eval_data, str), "train.eval_data",

@@ -93,3 +93,26 @@ def test_bfloat16_compute_with_remat_trains_and_keeps_float32_state(tiny_config)
     assert all(np.isfinite(float(v)) for v in metrics.values())
     floats = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
     assert floats and all(x.dtype == jnp.float32 for x in floats)
+
+
+def test_init_from_takes_only_the_named_weights(tiny_config, tmp_path):
+    """`train.init_from_weights` without "disc_params": the generator and codebooks come from the
+    other run, the discriminators stay freshly initialized (a GAN phase with new discriminators)."""
+    from sscodec.train.loop import _restore
+    config = tiny_config.copy_and_resolve_references()
+    mesh = parallel.make_mesh(config.mesh)
+    fresh = create_state(build_models(config), config, mesh)
+    bump = lambda x: x + 1 if jnp.issubdtype(x.dtype, jnp.floating) else x
+    other = {**fresh, **{k: jax.tree.map(bump, fresh[k]) for k in ("gen_params", "disc_params")}}
+    source = Checkpointer(str(tmp_path / "other"), async_save=False)
+    source.save(7, other)
+    source.close()
+    empty = Checkpointer(str(tmp_path / "own"))
+    state, saved, _ = _restore(fresh, empty, None, str(tmp_path / "other"),
+                               ("gen_params", "quantizer"))
+    assert saved is None and int(state["step"]) == 0
+    same = lambda a, b: all(np.array_equal(x, y) for x, y in
+                            zip(jax.tree.leaves(jax.device_get(a)), jax.tree.leaves(jax.device_get(b))))
+    assert same(state["gen_params"], other["gen_params"])
+    assert same(state["disc_params"], fresh["disc_params"])
+    assert not same(state["gen_params"], fresh["gen_params"])

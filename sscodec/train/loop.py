@@ -82,10 +82,11 @@ def _open_batches(data: pipeline.TrainingData, config: ConfigDict, checkpointer:
 
 
 def _restore(state: dict, checkpointer: Checkpointer, resume: str | None,
-             init_from: str | None) -> tuple[dict, int | None, dict]:
+             init_from: str | None, parts: tuple[str, ...] = WEIGHTS
+             ) -> tuple[dict, int | None, dict]:
     """The starting state, by precedence: the workdir's latest checkpoint, then `resume` (another
-    run's full state: parameters, optimizers, step), then `init_from` (parameters and codebooks
-    only; fresh optimizers at step 0), then the fresh `state`. Returns (state, the workdir step
+    run's full state: parameters, optimizers, step), then `init_from` (the `parts` of WEIGHTS:
+    parameters and codebooks only; fresh optimizers at step 0), then the fresh `state`. Returns (state, the workdir step
     restored or None, its metadata)."""
     saved = checkpointer.latest_step()
     if saved is not None:
@@ -101,12 +102,13 @@ def _restore(state: dict, checkpointer: Checkpointer, resume: str | None,
             if full:
                 state, _ = source.restore(state, step)
             else:
-                weights = {k: state[k] for k in WEIGHTS}
+                weights = {k: state[k] for k in parts}
                 state = {**state, **source.restore_weights(weights, step)}
         finally:
             source.close()
-        log.info("%s %s (step %s)", "resumed from" if full else "initialized weights from",
-                 directory, step if step is not None else "latest")
+        log.info("%s %s (step %s)", "resumed from" if full else
+                 f"initialized {', '.join(parts)} from", directory,
+                 step if step is not None else "latest")
         break
     return state, None, {}
 
@@ -142,7 +144,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     models = build_models(config)
     state = create_state(models, config, mesh)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
-    state, saved, meta = _restore(state, checkpointer, resume, init_from)
+    state, saved, meta = _restore(state, checkpointer, resume, init_from,
+                                  tuple(config.train.init_from_weights))
     start = int(jax.device_get(state["step"]))
     log.info("generator %.3f M params, discriminators %.3f M params",
              count_params(state["gen_params"]) / 1e6, count_params(state["disc_params"]) / 1e6)

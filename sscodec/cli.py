@@ -14,6 +14,7 @@
   sscodec sweep run experiments/sweeps/bitrate_scalability.py --out sweeps/fig7c [--smoke]
   sscodec sweep submit experiments/sweeps/bitrate_scalability.py --out DIR --cluster slurm|xpk
   sscodec report sweeps/fig7c
+  sscodec curve runs/warmup runs/gan --out curve.png   (quality against training hours)
   sscodec info  --config experiments/soundstream_24khz.py [--json] [--config.KEY=VALUE ...]
   sscodec data index DIR --out MANIFEST.jsonl [--deep] [--workers N]
   sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as e:
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
-    if args.command in ("eval", "sweep", "report"):
+    if args.command in ("eval", "sweep", "report", "curve"):
         try:
             return cli_eval.run(args)
         except (FileNotFoundError, ValueError) as e:  # ConfigError included

@@ -1,6 +1,7 @@
-"""The evaluation commands of `sscodec`: eval, sweep (run / submit / collect) and report.
+"""The evaluation commands of `sscodec`: eval, sweep (run / submit / collect), report and curve.
 
-Argument parsing only; the work is in sscodec.evaluate, sscodec.sweeps and sscodec.report.
+Argument parsing only; the work is in sscodec.evaluate, sscodec.sweeps, sscodec.report and
+sscodec.curves.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import argparse
 
 
 def add_parsers(sub) -> None:
-    """Adds `eval`, `sweep` and `report` to the `sscodec` sub-command parsers."""
+    """Adds `eval`, `sweep`, `report` and `curve` to the `sscodec` sub-command parsers."""
     ev = sub.add_parser("eval", help="score a model and the Opus / codec2 baselines: ViSQOL, "
                                      "PESQ, STOI, SI-SDR, mel distance per file and category")
     ev.add_argument("--model", default=None, help="bundle folder from `sscodec export`")
@@ -73,6 +74,13 @@ def add_parsers(sub) -> None:
     report.add_argument("sweep_dir", help="folder written by `sscodec sweep run`")
     report.add_argument("--metrics", default="visqol_audio,visqol_speech,pesq",
                         help="metrics to plot")
+    curve = sub.add_parser("curve", help="quality against training hours from the runs' "
+                                         "in-training evals (train.eval_every): table and PNG")
+    curve.add_argument("workdirs", nargs="+",
+                       help="training runs; several form one chain (e.g. a warm-up, then a run "
+                            "--init_from it), each starting where the previous one ended")
+    curve.add_argument("--out", required=True, help="PNG to write (the table goes to stdout)")
+    curve.add_argument("--metrics", default="visqol_speech,pesq", help="metrics to plot")
 
 
 def _list(text: str | None) -> list[str] | None:
@@ -124,6 +132,19 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _curve(args: argparse.Namespace) -> int:
+    from sscodec.curves import curve_points, curve_table, plot_curve
+    rows = curve_points(args.workdirs)
+    if not rows:
+        raise ValueError("no eval/* metrics in these runs: train with train.eval_every > 0")
+    print(curve_table(rows))
+    plot_curve(rows, args.out, _list(args.metrics))
+    print(f"\n{args.out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Runs an eval, sweep or report command."""
+    """Runs an eval, sweep, report or curve command."""
+    if args.command == "curve":
+        return _curve(args)
     return _eval(args) if args.command == "eval" else _sweep(args)

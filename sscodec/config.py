@@ -26,6 +26,11 @@ class ConfigError(ValueError):
         self.key = key
 
 
+# The parts of the train state that `--init_from` can take (parameters and codebooks; never the
+# optimizers, the step or the balancer).
+INIT_FROM_WEIGHTS = ("gen_params", "quantizer", "disc_params")
+
+
 def default_config() -> ConfigDict:
     """The paper's scalable 24 kHz SoundStream (C=32, D=256, N=1024, N_q=24 with quantizer dropout)."""
     c = ConfigDict()
@@ -155,7 +160,7 @@ def default_config() -> ConfigDict:
     t.eval_every = 1000  # steps; 0 disables. Also runs at the final step
     # What `--init_from` takes from the other run. Drop "disc_params" to start the GAN with fresh
     # discriminators (e.g. after a reconstruction-only warm-up, or with another discriminator init).
-    t.init_from_weights = ("gen_params", "quantizer", "disc_params")
+    t.init_from_weights = INIT_FROM_WEIGHTS
     t.eval_data = ""  # data spec of held-out audio; "" = the embedded corpus
     t.eval_clips = 8  # fixed clips, chosen once (seeded; speech-labelled items first)
     t.eval_seconds = 4.0  # clip length
@@ -329,9 +334,9 @@ def validate(config: ConfigDict) -> None:
                f"n_q={n_q} outside 1..quantizer.num_quantizers={q.num_quantizers}")
     t = config.train
     parts = tuple(t.init_from_weights)
-    known = ("gen_params", "quantizer", "disc_params")
-    _check(len(parts) >= 1 and set(parts) <= set(known) and len(set(parts)) == len(parts),
-           "train.init_from_weights", f"must be distinct names from {known}, got {parts!r}")
+    _check(len(parts) >= 1 and set(parts) <= set(INIT_FROM_WEIGHTS)
+           and len(set(parts)) == len(parts), "train.init_from_weights",
+           f"must be distinct names from {INIT_FROM_WEIGHTS}, got {parts!r}")
     _check(isinstance(t.eval_every, int) and t.eval_every >= 0, "train.eval_every",
            f"must be an integer >= 0 (0 disables), got {t.eval_every!r}")
     _check(isinstance(t.eval_data, str), "train.eval_data",

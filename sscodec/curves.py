@@ -33,7 +33,8 @@ def curve_points(workdirs: Sequence[str]) -> list[dict]:
             if rate and rate > 0:
                 hours += (m["step"] - previous) / rate / 3600.0
             previous = m["step"]
-            evals = {k: v for k, v in m.items() if k.startswith("eval/") and k != "eval/failed_scores"}
+            evals = {k: v for k, v in m.items()
+                     if k.startswith("eval/") and k != "eval/failed_scores"}
             if evals:
                 rows.append({"run": os.path.basename(os.path.normpath(workdir)),
                              "step": m["step"], "hours": hours, **evals})
@@ -52,10 +53,9 @@ def curve_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot_curve(rows: list[dict], out: str, metrics: Sequence[str] = ("visqol_speech", "pesq"),
-               baselines: dict[str, dict[str, float]] | None = None) -> None:
-    """One panel per metric: each bitrate's eval points against training hours; optional
-    horizontal lines for baselines ({"codec2 3.2 kbps": {"visqol_speech": 2.3}, ...})."""
+def plot_curve(rows: list[dict], out: str,
+               metrics: Sequence[str] = ("visqol_speech", "pesq")) -> None:
+    """One panel per metric: each bitrate's eval points against training hours."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -67,9 +67,6 @@ def plot_curve(rows: list[dict], out: str, metrics: Sequence[str] = ("visqol_spe
         for key in keys:
             pts = [(r["hours"], r[key]) for r in rows if key in r]
             ax.plot(*zip(*pts), marker="o", label=f"ours {key.split('@')[1]}")
-        for i, (name, scores) in enumerate((baselines or {}).items()):
-            if metric in scores:
-                ax.axhline(scores[metric], ls="--", color=f"C{len(keys) + i}", label=name)
         ax.set_xlabel("training hours (2 CPU cores)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

@@ -26,7 +26,7 @@ from data_pipelines import pipeline
 from sscodec.checkpoint import Checkpointer, locate
 from sscodec.runtime import PreemptionWatch
 from sscodec import parallel, runtime
-from sscodec.config import samples_per_frame
+from sscodec.config import INIT_FROM_WEIGHTS, samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
 from sscodec.train.state import build_models, count_params, create_state, crop_length
 from sscodec.train.step import compile_train_step
@@ -34,7 +34,7 @@ from sscodec.train import validation
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = ("gen_params", "quantizer", "disc_params")  # what --init_from takes
+WEIGHTS = INIT_FROM_WEIGHTS  # what --init_from takes (train.init_from_weights picks among them)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -86,8 +86,8 @@ def _restore(state: dict, checkpointer: Checkpointer, resume: str | None,
              ) -> tuple[dict, int | None, dict]:
     """The starting state, by precedence: the workdir's latest checkpoint, then `resume` (another
     run's full state: parameters, optimizers, step), then `init_from` (the `parts` of WEIGHTS:
-    parameters and codebooks only; fresh optimizers at step 0), then the fresh `state`. Returns (state, the workdir step
-    restored or None, its metadata)."""
+    parameters and codebooks only; fresh optimizers at step 0), then the fresh `state`.
+    Returns (state, the workdir step restored or None, its metadata)."""
     saved = checkpointer.latest_step()
     if saved is not None:
         state, meta = checkpointer.restore(state, saved)

@@ -3,7 +3,8 @@
 1.5 / 3 / 4.5 / 6 kbps from one model (8 quantizers of 1,024 codes at 75 Hz, quantizer dropout).
 The architecture is the paper's, narrower: C_enc = C_dec = 16, D = 64 (Lyra v2's D). The
 recipe is sscodec's default (see config.py: PyTorch-style init with weight norm, the paper's mel
-L1 with a relative log floor, EnCodec's loss balancer, a batch-scaled dead-code rule), trained
+L1 with a relative log floor, EnCodec's loss balancer, a batch-scaled dead-code rule) with DAC's
+mel resolution (more bins at longer windows, so the loss sees harmonics), trained
 first on the reconstruction loss alone (the discriminators cost most of a GAN step on a CPU), then
 adversarially with small discriminators.
 
@@ -30,6 +31,10 @@ def get_config():
     q = config.quantizer
     q.num_quantizers = 8
     q.codebook_size = 1024
+    # DAC's mel resolution (window / 6.4 bins: 10 at 64 samples ... 320 at 2048) instead of the
+    # paper's 64 at every window: 64 bins cannot resolve a voice's harmonics above ~1 kHz, and
+    # the model trained with them learned a noise-like excitation under the right envelope.
+    config.loss.mel_bins = (10, 20, 40, 80, 160, 320)
     d = config.discriminator
     d.wave_channels = 8
     d.wave_max_channels = 128

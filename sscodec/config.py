@@ -92,7 +92,9 @@ def default_config() -> ConfigDict:
     l.lambda_feat = 100.0
     l.lambda_rec = 1.0
     l.mel_windows = (64, 128, 256, 512, 1024, 2048)
-    l.mel_bins = 64
+    # Bins per mel scale: an int (the paper's 64 at every window) or one count per window, e.g.
+    # DAC's window / 6.4, which resolves a voice's harmonics (see losses.py).
+    l.mel_bins = ml_collections.FieldReference(64, field_type=object)
     l.mel_l1 = "sum"  # L1 over mel bins: "sum" is the paper's ||.||_1; "mean" weighs it 1/64
     # log(S + eps): "relative" (ours) eps = log_epsilon x the target's loudest mel bin, so the
     # loss-minimizing output level is the target's; "absolute" eps = log_epsilon (paper: unstated;
@@ -316,6 +318,9 @@ def validate(config: ConfigDict) -> None:
     _check(q.dead_code_usage_fraction >= 0, "quantizer.dead_code_usage_fraction", "must be >= 0")
     _check(len(l.mel_windows) >= 1 and all(w >= 16 and w & (w - 1) == 0 for w in l.mel_windows),
            "loss.mel_windows", "must be powers of two >= 16")
+    bins = (l.mel_bins,) * len(l.mel_windows) if isinstance(l.mel_bins, int) else tuple(l.mel_bins)
+    _check(len(bins) == len(l.mel_windows) and all(isinstance(b, int) and b >= 1 for b in bins),
+           "loss.mel_bins", f"must be an int >= 1 or one per loss.mel_windows entry, got {l.mel_bins!r}")
     _check(dt.crop_frames >= 1, "data.crop_frames", "must be >= 1")
     crop = dt.crop_frames * samples_per_frame(config)
     _check(crop >= max(l.mel_windows), "data.crop_frames",

@@ -6,6 +6,12 @@ are the paper's: the L1 norm over the 64 mel bins (a sum; `mel_l1="mean"` is the
 weighs L1 1/64 of the paper's) and the (unsquared) L2 norm of the log difference, weighted by
 alpha_s = sqrt(s / 2).
 
+Mel bins: the paper uses 64 at every scale. 64 bins over 0-12 kHz are wider than the spacing of a
+voice's harmonics above ~1 kHz, so the loss cannot tell a harmonic spectrum from noise with the
+same envelope there and the decoder learns a noise-like excitation until the GAN teaches it
+otherwise. `n_mels` may be a tuple, one count per window, e.g. DAC's window / 6.4 (2048 -> 320),
+which resolves harmonics up to a few kHz at the long windows.
+
 The log floor: log(S + eps). The paper leaves eps open. A fixed eps on unnormalized magnitudes
 (`log_floor="absolute"`, eps = log_epsilon) sits below most quiet bins of real audio, so noise 60 dB
 under the signal costs more than a level error and the loss-minimizing output level is several dB
@@ -38,17 +44,19 @@ LOG_FLOORS = ("relative", "absolute")
 
 def multiscale_mel_loss(target: jax.Array, estimate: jax.Array, sample_rate: int,
                         windows: Sequence[int] = (64, 128, 256, 512, 1024, 2048),
-                        n_mels: int = 64, log_epsilon: float = 1e-3, mel_l1: str = "sum",
+                        n_mels: int | Sequence[int] = 64, log_epsilon: float = 1e-3, mel_l1: str = "sum",
                         log_floor: str = "relative") -> jax.Array:
     """sum_s mean_t [ ||S_s(x) - S_s(x_hat)||_1 + sqrt(s/2) ||log(S_s(x) + e) - log(S_s(x_hat) + e)||_2 ]
-    with e = log_epsilon (absolute) or log_epsilon * max S_s(x) per example (relative)."""
+    with e = log_epsilon (absolute) or log_epsilon * max S_s(x) per example (relative), and
+    n_mels bins at every window (an int) or per window (a sequence as long as `windows`)."""
     if mel_l1 not in MEL_L1 or log_floor not in LOG_FLOORS:
         raise ValueError(f"mel_l1 must be one of {MEL_L1} and log_floor one of {LOG_FLOORS}")
+    bins = mel_bins_per_window(windows, n_mels)
     total = jnp.zeros((), jnp.float32)
     target, estimate = target.astype(jnp.float32), estimate.astype(jnp.float32)
-    for s in windows:
-        a = mel_spectrogram(target, sample_rate, s, n_mels)
-        b = mel_spectrogram(estimate, sample_rate, s, n_mels)
+    for s, n in zip(windows, bins):
+        a = mel_spectrogram(target, sample_rate, s, n)
+        b = mel_spectrogram(estimate, sample_rate, s, n)
         diff = jnp.abs(a - b)
         l1 = jnp.mean(jnp.sum(diff, -1) if mel_l1 == "sum" else diff)
         eps = log_epsilon
@@ -58,6 +66,16 @@ def multiscale_mel_loss(target: jax.Array, estimate: jax.Array, sample_rate: int
         log_l2 = jnp.mean(_safe_norm(jnp.log(a + eps) - jnp.log(b + eps)))
         total = total + l1 + jnp.sqrt(s / 2.0) * log_l2
     return total
+
+
+def mel_bins_per_window(windows: Sequence[int], n_mels: int | Sequence[int]) -> tuple[int, ...]:
+    """One mel-bin count per window: an int repeated, or a sequence checked to match."""
+    if isinstance(n_mels, int):
+        return (n_mels,) * len(windows)
+    bins = tuple(int(n) for n in n_mels)
+    if len(bins) != len(windows):
+        raise ValueError(f"{len(bins)} mel-bin counts for {len(windows)} windows")
+    return bins
 
 
 def hinge_discriminator_loss(real: DiscOutputs, fake: DiscOutputs) -> jax.Array:

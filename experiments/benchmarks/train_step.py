@@ -164,9 +164,9 @@ def profile(context, runs: int) -> list[tuple[str, float, float, float]]:
         lambda p, q: gen.apply({"params": p}, q, method=SoundStream.synthesize), p, q),
         gen_vars["params"], quantized)
     recon = audio * 0.9 + 0.01 * jnp.sin(jnp.arange(audio.shape[-1]) * 0.1)
-    for w in l.mel_windows:
-        add(f"mel loss + grad, window {w}", jax.value_and_grad(
-            lambda t, r, w=w: losses.multiscale_mel_loss(t, r, config.sample_rate, (w,), l.mel_bins,
+    for w, n in zip(l.mel_windows, losses.mel_bins_per_window(l.mel_windows, l.mel_bins)):
+        add(f"mel loss + grad, window {w}, {n} bins", jax.value_and_grad(
+            lambda t, r, w=w, n=n: losses.multiscale_mel_loss(t, r, config.sample_rate, (w,), n,
                                                          l.log_epsilon, l.mel_l1, l.log_floor), 1),
             audio, recon)
     disc_params = state["disc_params"]

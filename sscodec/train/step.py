@@ -32,13 +32,14 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
     commit_weight = config.quantizer.commitment_weight
     sample_rate = config.sample_rate
     lambdas = (l.lambda_rec, l.lambda_adv, l.lambda_feat)
+    mel_bins = losses.mel_bins_per_window(l.mel_windows, l.mel_bins)
 
     def disc_apply(params, audio):  # losses in float32 whatever the compute dtype
         return jax.tree.map(lambda x: x.astype(jnp.float32), disc.apply({"params": params}, audio))
 
     def reconstruction_loss(target, recon):
         return losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
-                                          l.mel_bins, l.log_epsilon, l.mel_l1, l.log_floor)
+                                          mel_bins, l.log_epsilon, l.mel_l1, l.log_floor)
 
     def gan(disc_params, disc_opt, target, recon):
         """The GAN half: the generator's adversarial and feature-matching output gradients, and

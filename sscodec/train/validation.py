@@ -38,7 +38,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from data_pipelines.sources import open_source
-from sscodec import eval_data, metrics
+from sscodec import eval_data, losses, metrics
 from sscodec.config import kbps_for_num_quantizers, samples_per_frame
 from sscodec.train.reporting import MetricWriter, reconstruct_fn
 
@@ -116,7 +116,7 @@ class Validator:
             self._batch[k, : len(clip.audio)] = clip.audio
         self._fn = reconstruct_fn(generator) if generator is not None else None
         loss = config.loss  # the training reconstruction loss exactly
-        self._mel = {"windows": tuple(loss.mel_windows), "n_mels": loss.mel_bins,
+        self._mel = {"windows": tuple(loss.mel_windows), "n_mels": losses.mel_bins_per_window(loss.mel_windows, loss.mel_bins),
                      "log_epsilon": loss.log_epsilon, "mel_l1": loss.mel_l1,
                      "log_floor": loss.log_floor}
         self._visqol = metrics.Visqol()

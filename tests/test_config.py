@@ -56,6 +56,8 @@ def test_overrides_apply_with_types():
     ("--config.data.crop_frames=1", "data.crop_frames"),
     ("--config.train.sample_depths=(1,5)", "train.sample_depths"),
     ("--config.train.init_from_weights=('gen_params','optimizer')", "train.init_from_weights"),
+    ("--config.loss.mel_bins=(10,20)", "loss.mel_bins"),
+    ("--config.loss.mel_bins=0", "loss.mel_bins"),
 ])
 def test_bad_config_names_the_key(override, key):
     with pytest.raises(ConfigError) as err:

@@ -15,6 +15,15 @@ Flags: FLAG_ENTROPY (1) the blocks are entropy coded, so reading needs the model
 FLAG_DENOISE (2) the encoder was asked to denoise (a decoder-side FiLM model conditions on it).
 Other flag bits are refused.
 
+Bounded decoding: the CRCs guard against accidents, not forgers, so read_header also checks every
+field against fixed limits and against the others before anything is sized from it: rates within
+MIN_RATE..MAX_RATE, a frame size of at least 1, and an original length of at most what the frames
+decode to at the original rate plus one frame. A reader that knows its model (`check_model`) also
+insists on the model's rate, frame size and code width. Then decoding takes memory and time linear
+in the file's size: a bit-packed block holds >= 1 bit per code and an entropy-coded one (see
+`sscodec.entropy`) at most 2 codes per bit, each code is one frame of frame_size samples, and
+resampling to original_rate multiplies that by at most MAX_RATE / sample_rate.
+
 Quantizer-major blocks make a lower bitrate a prefix: `truncate(data, n_q)` keeps the first n_q
 blocks and rewrites the header, no re-encoding. Every byte is covered by a CRC and every length
 is checked, so a corrupt, truncated or padded file raises `BitstreamError` and never decodes.
@@ -40,6 +49,7 @@ _HEADER = struct.Struct("<4sHH16sIHBBIQI")
 _CRC = struct.Struct("<I")
 _LENGTH = struct.Struct("<I")  # an entropy-coded block's payload bytes
 HEADER_SIZE = _HEADER.size + _CRC.size
+MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz, both the codec's and the original rate
 
 
 class BitstreamError(ValueError):
@@ -76,6 +86,30 @@ class Header:
     @property
     def denoise(self) -> bool:
         return bool(self.flags & FLAG_DENOISE)
+
+    @property
+    def max_original_length(self) -> int:
+        """The most original samples these frames can stand for: frames + 1 at original_rate."""
+        return -(-(self.num_frames + 1) * self.frame_size * self.original_rate // self.sample_rate)
+
+    def problem(self) -> str | None:
+        """Why these fields cannot describe a stream this reader decodes, or None."""
+        if not 1 <= self.bits_per_code <= 16:
+            return f"bits per code {self.bits_per_code} outside 1..16"
+        if self.num_quantizers < 1:
+            return "no quantizers"
+        if self.flags & ~_KNOWN_FLAGS:
+            return f"unsupported flags {self.flags:#x} (this reader knows {_KNOWN_FLAGS:#x})"
+        for name in ("sample_rate", "original_rate"):
+            if not MIN_RATE <= getattr(self, name) <= MAX_RATE:
+                return (f"{name.replace('_', ' ')} {getattr(self, name)} Hz outside "
+                        f"{MIN_RATE}..{MAX_RATE}")
+        if self.frame_size < 1:
+            return "frame size 0"
+        if self.original_length > self.max_original_length:
+            return (f"original length {self.original_length} exceeds the "
+                    f"{self.max_original_length} samples its {self.num_frames} frames can hold")
+        return None
 
     @property
     def block_size(self) -> int:
@@ -120,6 +154,8 @@ def write(codes: np.ndarray, header: Header,
     """Codes [frames, n_q] (ints < 2**bits_per_code) -> .ssc bytes with `header`'s fields.
     With FLAG_ENTROPY in header.flags, block q is rANS-coded under `tables` row q (required);
     otherwise `tables` is not used."""
+    if (why := header.problem()) is not None:
+        raise ValueError(f"cannot write this .ssc header: {why}")
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape != (header.num_frames, header.num_quantizers):
         raise ValueError(f"codes of shape {codes.shape} do not match the header "
@@ -128,8 +164,6 @@ def write(codes: np.ndarray, header: Header,
         raise ValueError(f"codes must lie in [0, {2 ** header.bits_per_code})")
     if len(header.model_hash) != 16:
         raise ValueError("model_hash must be 16 bytes")
-    if header.flags & ~_KNOWN_FLAGS:
-        raise ValueError(f"unknown .ssc flags {header.flags:#x}")
     out = [header.pack()]
     if header.entropy_coded:
         if tables is None:
@@ -161,12 +195,24 @@ def read_header(data: bytes) -> Header:
                     num_quantizers=fields[6], bits_per_code=fields[7], num_frames=fields[8],
                     original_length=fields[9], original_rate=fields[10], version=fields[1],
                     flags=fields[2])
-    if not 1 <= header.bits_per_code <= 16 or header.num_quantizers < 1:
-        raise BitstreamError("unsupported .ssc header values")
-    if header.flags & ~_KNOWN_FLAGS:
-        raise BitstreamError(f"unsupported .ssc flags {header.flags:#x} (this reader knows "
-                             f"{_KNOWN_FLAGS:#x})")
+    if (why := header.problem()) is not None:
+        raise BitstreamError(f"invalid .ssc header: {why}")
     return header
+
+
+def check_model(header: Header, sample_rate: int, frame_size: int, bits_per_code: int,
+                num_quantizers: int) -> None:
+    """Refuses (BitstreamError) a header whose coding fields are not the decoding model's: the
+    model hash alone can be forged, and a reader that trusted the header's frame size or code
+    width would decode a wrong signal or size its output from a forger's number."""
+    for name, model_value in (("sample_rate", sample_rate), ("frame_size", frame_size),
+                              ("bits_per_code", bits_per_code)):
+        if getattr(header, name) != model_value:
+            raise BitstreamError(f"invalid .ssc header: {name.replace('_', ' ')} "
+                                 f"{getattr(header, name)}, the model's is {model_value}")
+    if header.num_quantizers > num_quantizers:
+        raise BitstreamError(f"invalid .ssc header: {header.num_quantizers} quantizers, the "
+                             f"model has {num_quantizers}")
 
 
 def _payloads(data: bytes, header: Header) -> list[slice]:

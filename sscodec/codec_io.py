@@ -78,6 +78,8 @@ def decode_from_stream(codec: Codec, data: bytes, progress: bool = False
         raise bitstream.BitstreamError(
             f"this .ssc stream was written by another model ({header.model_hash.hex()[:12]}, not "
             f"{codec.model_hash.hex()[:12]} of {codec.name or 'this model'}){hint}")
+    bitstream.check_model(header, codec.sample_rate, codec.frame_size, codec.bits_per_code,
+                          codec.num_quantizers)
     header, codes = bitstream.read(data, model_hash=codec.model_hash, tables=codec.entropy_tables)
     # The denoise flag matters to a model whose FiLM sits at the decoder.
     audio = codec.decode(codes, denoise=header.denoise and codec.film == "decoder",

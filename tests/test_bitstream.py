@@ -87,3 +87,74 @@ def test_wrong_model_and_bad_input_are_clear_errors():
         bitstream.write(codes[:, :2], header())
     with pytest.raises(ValueError, match=r"\[0, 1024\)"):
         bitstream.write(codes + 1024, header())
+
+
+def forge(data: bytes, **fields) -> bytes:
+    """`data` with header fields replaced and the header CRC recomputed: a forger's file."""
+    forged = dataclasses.replace(bitstream.read_header(data), **fields)
+    return forged.pack() + data[bitstream.HEADER_SIZE:]
+
+
+@pytest.mark.parametrize("fields,message", [
+    (dict(original_length=3_000_000_000), "original length 3000000000 exceeds"),
+    (dict(original_rate=2_000_000_000), "original rate 2000000000 Hz outside"),
+    (dict(original_rate=0), "original rate 0 Hz outside"),
+    (dict(sample_rate=0), "sample rate 0 Hz outside"),
+    (dict(sample_rate=4_000_000), "sample rate 4000000 Hz outside"),
+    (dict(frame_size=0), "frame size 0"),
+    (dict(bits_per_code=0), "bits per code 0"),
+    (dict(bits_per_code=17), "bits per code 17"),
+    (dict(num_quantizers=0), "no quantizers"),
+    (dict(flags=8), "unsupported flags 0x8"),
+])
+def test_forged_header_fields_are_refused_before_anything_is_sized(fields, message):
+    _, good = stream(10, 4)
+    with pytest.raises(BitstreamError, match=message):
+        bitstream.read(forge(good, **fields))
+    with pytest.raises(ValueError, match="cannot write"):  # and a writer cannot make one
+        bitstream.write(np.zeros((10, 4), int), dataclasses.replace(header(10, 4), **fields))
+
+
+def test_original_length_may_cover_its_frames_plus_one_frame_only():
+    _, good = stream(10, 4)  # 10 frames of 320 at 24 kHz, original at 44.1 kHz
+    most = -(-11 * 320 * 44100 // 24000)
+    assert bitstream.read(forge(good, original_length=most))[0].original_length == most
+    with pytest.raises(BitstreamError, match="exceeds"):
+        bitstream.read(forge(good, original_length=most + 1))
+
+
+def test_a_header_must_match_the_decoding_model():
+    h = header(10, 4)
+    bitstream.check_model(h, 24000, 320, 10, 8)
+    for args, field in (((48000, 320, 10, 8), "sample rate 24000"),
+                        ((24000, 640, 10, 8), "frame size 320"),
+                        ((24000, 320, 12, 8), "bits per code 10"),
+                        ((24000, 320, 10, 2), "4 quantizers")):
+        with pytest.raises(BitstreamError, match=field):
+            bitstream.check_model(h, *args)
+
+
+U32, U64 = st.integers(0, 2 ** 32 - 1), st.integers(0, 2 ** 64 - 1)
+
+
+@given(data=st.data())
+@settings(max_examples=300, deadline=None)
+def test_forged_files_decode_in_memory_linear_in_their_size(data):
+    """A forger's file (any header values, CRCs recomputed, blocks kept, cut or padded) is either
+    refused or decodes to codes and an output length bounded by a constant times its size."""
+    _, good = stream(data.draw(st.integers(0, 30)), data.draw(st.integers(1, 4)), seed=2)
+    fields = data.draw(st.fixed_dictionaries({}, optional={
+        "sample_rate": U32, "frame_size": st.integers(0, 2 ** 16 - 1),
+        "num_quantizers": st.integers(0, 255), "bits_per_code": st.integers(0, 255),
+        "num_frames": U32, "original_length": U64, "original_rate": U32,
+        "flags": st.integers(0, 2 ** 16 - 1)}))
+    bad = forge(good, **fields)
+    bad = bad[: data.draw(st.integers(bitstream.HEADER_SIZE, len(bad)))]
+    try:
+        h, codes = bitstream.read(bad)
+    except BitstreamError:
+        return
+    assert codes.shape == (h.num_frames, h.num_quantizers)
+    assert h.num_frames <= 8 * len(bad) and codes.size <= 8 * len(bad)  # >= 1 bit per code
+    # What decompress writes: at most (frames + 1) x frame_size x original_rate / sample_rate.
+    assert h.original_length <= (len(bad) * 8 + 1) * h.frame_size * bitstream.MAX_RATE // 1000

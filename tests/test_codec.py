@@ -77,6 +77,31 @@ def test_compress_decompress_files_and_pipes(trained_bundle, codec, tmp_path):
     assert missing.returncode == 2 and b"cannot load codec bundle" in missing.stderr
 
 
+def test_forged_streams_of_this_model_are_refused(trained_bundle, codec, tmp_path):
+    """The model hash is no secret: a forger's stream claiming this model but another frame
+    size, code width or rate, or an absurd original length or rate (which once made
+    decompress allocate 11 GiB for a 272-byte file), is refused before decoding."""
+    import dataclasses
+
+    from sscodec import codec_io
+    header, data = codec_io.encode_to_stream(codec, np.zeros(4800, np.float32), 24000, kbps=0.9)
+    for fields, message in ((dict(original_length=3_000_000_000), "exceeds"),
+                            (dict(original_rate=2_000_000_000), "original rate"),
+                            (dict(frame_size=65535), "frame size 65535, the model's is 320"),
+                            (dict(bits_per_code=1), "bits per code 1, the model's is 6"),
+                            (dict(sample_rate=12000), "sample rate 12000, the model's is 24000"),
+                            (dict(num_quantizers=9), "9 quantizers, the model has 4")):
+        forged = dataclasses.replace(header, **fields).pack() + data[bitstream.HEADER_SIZE:]
+        (tmp_path / "forged.ssc").write_bytes(forged)
+        with pytest.raises(bitstream.BitstreamError, match=message):
+            codec_io.decompress(codec, str(tmp_path / "forged.ssc"), str(tmp_path / "out.wav"))
+        assert not (tmp_path / "out.wav").exists()
+    result = sscodec("decompress", str(tmp_path / "forged.ssc"), str(tmp_path / "out.wav"),
+                     "--model", trained_bundle, check=False)
+    assert result.returncode == 2 and b"9 quantizers" in result.stderr
+    assert b"Traceback" not in result.stderr and not (tmp_path / "out.wav").exists()
+
+
 def test_bundle_loads_without_training_packages(trained_bundle):
     script = (
         "import sys\n"

@@ -24,16 +24,15 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
+from sscodec import bundle_checks  # noqa: E402
+from sscodec.bundle_checks import BundleError  # noqa: E402,F401 - part of this module's API
+
 BUNDLE_FORMAT = 2
 # 3: params.safetensors may hold float16 tensors (manifest "params_dtype"), read back as float32.
 BUNDLE_FORMATS = (2, 3)
 OFFLINE_FRAMES = 1500  # 20 s at 75 Hz: longer inputs are coded in blocks (bounded memory, progress)
 BLOCK_FRAMES = 64  # the largest chunk one streaming call takes
 _FUNCTIONS = ("encode", "decode", "encode_stream", "decode_stream")
-
-
-class BundleError(ValueError):
-    """A bundle is missing, damaged or of an unsupported format."""
 
 
 def _unflatten(flat: dict[str, np.ndarray]) -> dict:
@@ -84,26 +83,34 @@ class Codec:
         try:
             with open(os.path.join(path, "manifest.json")) as f:
                 manifest = json.load(f)
-            if manifest.get("format_version") not in BUNDLE_FORMATS:
-                raise BundleError(f"{path}: bundle format {manifest.get('format_version')} is "
-                                  f"not supported (this reader: "
+            if not isinstance(manifest, dict) or manifest.get("format_version") not in BUNDLE_FORMATS:
+                version = manifest.get("format_version") if isinstance(manifest, dict) else None
+                raise BundleError(f"bundle format {version} is not supported (this reader: "
                                   f"{', '.join(map(str, BUNDLE_FORMATS))}); export the run "
                                   "again with this version of sscodec")
+            bundle_checks.check_manifest(manifest)
+            has_tables = bool(manifest.get("entropy_tables"))
+            if bundle_checks.content_hash(path, has_tables) != manifest["sha256"]:
+                raise BundleError("the files do not match the manifest's sha256 (changed or "
+                                  "damaged after export)")
             # float16-stored tensors (format 3) run as float32, as the functions were exported
             flat = {k: v.astype(np.float32) if v.dtype == np.float16 else v
                     for k, v in load_file(os.path.join(path, "params.safetensors")).items()}
-            weights = _unflatten(flat)
             functions = {}
             for name in _FUNCTIONS:
                 with open(os.path.join(path, f"{name}.jax"), "rb") as f:
                     functions[name] = jax.export.deserialize(bytearray(f.read()))
+            bundle_checks.check_functions(functions, manifest)
+            bundle_checks.check_weights(flat, functions)
+            weights = _unflatten(flat)
             tables = None
-            if manifest.get("entropy_tables"):
+            if has_tables:
                 from sscodec.entropy import load_tables
-                tables = load_tables(os.path.join(path, manifest["entropy_tables"]))
-        except (OSError, KeyError, ValueError) as e:
-            if isinstance(e, BundleError):
-                raise
+                tables = load_tables(os.path.join(path, bundle_checks.ENTROPY_FILE))
+                bundle_checks.check_entropy_tables(tables, manifest)
+        except BundleError as e:
+            raise BundleError(f"cannot load codec bundle {path!r}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - any damage (safetensors, flatbuffers, JSON)
             raise BundleError(f"cannot load codec bundle {path!r}: {type(e).__name__}: {e}") from None
         codec = cls(manifest, weights, functions, tables)
         codec.path = os.path.abspath(path)

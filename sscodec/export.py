@@ -15,7 +15,6 @@ and needs only jax, numpy and safetensors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from safetensors.numpy import save_file
 
+from sscodec.bundle_checks import ENTROPY_FILE, content_hash
 from sscodec.checkpoint import Checkpointer, locate
 from sscodec.config import bits_per_code, config_from_dict, samples_per_frame
 from sscodec.nn.rvq import SQNORM
@@ -34,7 +34,6 @@ from sscodec.train.state import abstract_state, build_models
 FORMAT_VERSION = 2  # 2: streaming functions, denoise inputs, entropy tables
 FLOAT16_FORMAT_VERSION = 3  # 3: float16 tensors in params.safetensors (older readers refuse it)
 PARAMS_DTYPES = ("float32", "float16")
-ENTROPY_FILE = "entropy.safetensors"
 SEP = "/"
 
 
@@ -245,7 +244,6 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
     tmp = f"{out}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    hashed = ["params.safetensors", "config.json"]
     save_file({k: v.astype(np.float16) if k in half else v for k, v in flatten(weights).items()},
               os.path.join(tmp, "params.safetensors"))
     with open(os.path.join(tmp, "config.json"), "w") as f:
@@ -253,16 +251,11 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
     if code_counts is not None:
         from sscodec.entropy import EntropyTables, save_tables
         save_tables(EntropyTables.from_counts(code_counts), os.path.join(tmp, ENTROPY_FILE))
-        hashed.append(ENTROPY_FILE)
     for name, function in exported.items():
         with open(os.path.join(tmp, name), "wb") as f:
             f.write(function.serialize())
-    digest = hashlib.sha256()
-    for name in hashed:
-        with open(os.path.join(tmp, name), "rb") as f:
-            digest.update(f.read())
     manifest = {"format_version": FLOAT16_FORMAT_VERSION if half else FORMAT_VERSION,
-                "sha256": digest.hexdigest(),
+                "sha256": content_hash(tmp, code_counts is not None),
                 "sample_rate": config.sample_rate, "frame_size": frame,
                 "num_quantizers": num_q, "codebook_size": config.quantizer.codebook_size,
                 "bits_per_code": bits_per_code(config), "step": step,

@@ -102,6 +102,70 @@ def test_forged_streams_of_this_model_are_refused(trained_bundle, codec, tmp_pat
     assert b"Traceback" not in result.stderr and not (tmp_path / "out.wav").exists()
 
 
+def _lying_bundle(trained_bundle, tmp_path, lie: str) -> str:
+    """A copy of the bundle with one lie told, the manifest's hash re-signed where the lie is in
+    a hashed file (so only the deeper check can catch it)."""
+    import json
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from sscodec import bundle_checks
+    path = str(tmp_path / lie)
+    shutil.copytree(trained_bundle, path)
+    manifest = json.load(open(os.path.join(path, "manifest.json")))
+    params = os.path.join(path, "params.safetensors")
+    if lie == "hash":
+        manifest["sha256"] = "0" * 64
+    elif lie in ("frame_size", "num_quantizers", "sample_rate"):
+        manifest[lie] = {"frame_size": 640, "num_quantizers": 3, "sample_rate": 10 ** 7}[lie]
+    elif lie == "entropy_path":
+        manifest["entropy_tables"] = "../../../etc/passwd"
+    elif lie == "codebook_size":
+        manifest["codebook_size"] = 1000
+    elif lie in ("tensor_shape", "extra_tensor"):
+        flat = load_file(params)
+        key = sorted(k for k in flat if k.startswith("params/decoder"))[0]
+        if lie == "tensor_shape":
+            flat[key] = flat[key][..., :1].copy()
+        else:
+            flat["params/decoder/backdoor"] = np.zeros(3, np.float32)
+        save_file(flat, params)
+        manifest["sha256"] = bundle_checks.content_hash(path, True)
+    elif lie == "entropy_shape":
+        from sscodec.entropy import EntropyTables, save_tables
+        save_tables(EntropyTables.from_counts(np.ones((2, 64), np.int64)),
+                    os.path.join(path, "entropy.safetensors"))
+        manifest["sha256"] = bundle_checks.content_hash(path, True)
+    elif lie == "truncated_params":
+        data = open(params, "rb").read()
+        open(params, "wb").write(data[: len(data) // 2])
+        manifest["sha256"] = bundle_checks.content_hash(path, True)
+    elif lie == "junk_function":
+        open(os.path.join(path, "decode.jax"), "wb").write(b"\x00" * 100)
+    json.dump(manifest, open(os.path.join(path, "manifest.json"), "w"))
+    return path
+
+
+@pytest.mark.parametrize("lie,message", [
+    ("hash", "do not match the manifest's sha256"),
+    ("frame_size", "encode.jax does not take audio of 640 samples per frame"),
+    ("num_quantizers", "decode.jax does not take 3 quantizers"),
+    ("sample_rate", "sample_rate must be an integer in 1000..384000"),
+    ("entropy_path", "entropy_tables must be 'entropy.safetensors' or null"),
+    ("codebook_size", "codebook_size 1000 is not 2 \\*\\* bits_per_code"),
+    ("tensor_shape", "params.safetensors: params/decoder/"),
+    ("extra_tensor", "unexpected \\['params/decoder/backdoor'\\]"),
+    ("entropy_shape", "tables of shape \\(2, 64\\), the manifest needs \\(4, 64\\)"),
+    ("truncated_params", "SafetensorError"),
+    ("junk_function", "cannot load codec bundle"),
+])
+def test_a_bundle_that_lies_is_refused_naming_the_lie(trained_bundle, tmp_path, lie, message):
+    from sscodec.codec import BundleError, Codec
+    with pytest.raises(BundleError, match=message):
+        Codec.load(_lying_bundle(trained_bundle, tmp_path, lie))
+
+
 def test_bundle_loads_without_training_packages(trained_bundle):
     script = (
         "import sys\n"

@@ -18,11 +18,13 @@ step every process agrees on (JAX's preemption sync point), then a clean exit.
 
 from __future__ import annotations
 
+import collections
 import glob
 import logging
 import os
 import signal
 import sys
+import time
 
 log = logging.getLogger(__name__)
 
@@ -119,25 +121,52 @@ class PreemptionWatch:
 
     Multi-process: JAX's preemption sync manager catches SIGTERM and agrees on a step across
     processes. Single process: a SIGTERM handler sets a flag (and is removed by `close`).
+    The loop hands over each dispatched step with one of its output arrays (`dispatched`); at
+    the signal the watch notes the last step whose output is ready, so the answer can say how
+    far past the device's progress the saved step lies (`answer`).
     """
 
-    def __init__(self):
+    def __init__(self, start: int = 0):
         import jax
         self.multi = jax.process_count() > 1
         self.signalled = False
         self._previous = None
+        self._start = start
+        self._recent: collections.deque = collections.deque(maxlen=256)  # (step, an output)
+        self._at_signal: tuple[float, int] | None = None  # (time, finished step) at the signal
         if not self.multi:
             self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self, signum, frame) -> None:
         log.warning("SIGTERM: saving at the end of this step, then exiting")
         self.signalled = True
+        self._at_signal = (time.monotonic(), self._finished())
+
+    def dispatched(self, step: int, output) -> None:
+        self._recent.append((step, output))
+
+    def _finished(self) -> int:
+        """The last dispatched step whose output the device has produced (not waiting for it)."""
+        ready = [step for step, output in self._recent if output.is_ready()]
+        return max(ready) if ready else self._recent[0][0] - 1 if self._recent else self._start
 
     def reached(self, step: int) -> bool:
         if self.multi:
             from jax.experimental import multihost_utils
-            return multihost_utils.reached_preemption_sync_point(step)
+            hit = multihost_utils.reached_preemption_sync_point(step)
+            if hit and self._at_signal is None:  # JAX's handler took the signal: time from here
+                self._at_signal = (time.monotonic(), self._finished())
+            return hit
         return self.signalled
+
+    def answer(self, saved: int) -> str:
+        """How the signal was answered, for the log: seconds, and steps past the last step the
+        device had finished when it came."""
+        if self._at_signal is None:
+            return "no signal"
+        when, finished = self._at_signal
+        return (f"{time.monotonic() - when:.1f} s after the signal, {saved - finished} step(s) "
+                f"past the last one finished then")
 
     def close(self) -> None:
         if self._previous is not None:

@@ -184,7 +184,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
                disable=not (is_main and config.train.progress), dynamic_ncols=True)
     skipped = 0
     batches, data_meta = _open_batches(data, config, checkpointer, saved, meta, start)
-    preemption = PreemptionWatch()
+    preemption = PreemptionWatch(start)
+    previous = None  # the last step's loss: blocking on it bounds the steps in flight
     window_start, window_steps = time.perf_counter(), 0
     eval_postfix: dict = {}
     try:
@@ -194,6 +195,13 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
             batch = parallel.global_batch(local, mesh, rules)
             state, metrics = compiled(state, batch)
             done = step + 1
+            # At most this step in flight: the host waits for the previous one before preparing
+            # the next, so a preemption is answered within about a step (data loading still
+            # overlaps the device's work). Unbounded, the host ran tens of steps ahead.
+            if previous is not None:
+                jax.block_until_ready(previous)
+            previous = metrics["loss/generator"]
+            preemption.dispatched(done, previous)
             window_steps += 1
             bar.update(1)
             save_now = done % config.train.checkpoint_every == 0 or done == config.num_steps
@@ -228,7 +236,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
                 meta = {"step": done, "metrics": last, **data_meta}
                 checkpointer.save(done, state, meta, data=pipeline.IteratorSnapshot(batches))
             if preempted:
-                log.warning("preempted: saved step %d in %s; exiting", done, checkpointer.directory)
+                log.warning("preempted: saved step %d in %s; exiting (%s)", done,
+                            checkpointer.directory, preemption.answer(done))
                 last["preempted_at"] = done
                 break
     finally:

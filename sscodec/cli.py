@@ -230,6 +230,8 @@ def _codec_command(args: argparse.Namespace) -> int:
               f"{'with' if manifest['entropy_tables'] else 'no'} entropy tables, "
               f"sha256 {manifest['sha256'][:12]}")
         return 0
+    from sscodec.runtime import enable_compilation_cache
+    enable_compilation_cache(0.1)  # the bundle's functions compile once per machine, not per call
     from sscodec import codec_io
     from sscodec.bitstream import actual_bits_per_second, bits_per_second
     codec = _load_model(args.model)

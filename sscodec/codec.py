@@ -32,6 +32,17 @@ BUNDLE_FORMAT = 2
 BUNDLE_FORMATS = (2, 3)
 OFFLINE_FRAMES = 1500  # 20 s at 75 Hz: longer inputs are coded in blocks (bounded memory, progress)
 BLOCK_FRAMES = 64  # the largest chunk one streaming call takes
+MIN_BUCKET, TOP_BUCKET = 16, 1536  # offline lengths run padded to 16, 32, ..., 1024 or 1536 frames
+
+
+def _bucket(frames: int) -> int:
+    """The padded length an offline call of `frames` runs at. Compiled code (in memory and in
+    the persistent compilation cache) is per shape, so a few lengths serve every file; the
+    encoder and decoder are causal, so what is padded at the end changes nothing before it."""
+    bucket = MIN_BUCKET
+    while bucket < frames:
+        bucket *= 2
+    return min(bucket, TOP_BUCKET)
 _FUNCTIONS = ("encode", "decode", "encode_stream", "decode_stream")
 
 
@@ -194,8 +205,9 @@ class Codec:
             if progress:
                 blocks = _progress(blocks, frames / self.frame_rate, step / self.sample_rate, "encode")
             return np.concatenate([encoder.push(x[i: i + step]) for i in blocks])
+        x = np.pad(x, (0, (_bucket(frames) - frames) * self.frame_size))
         codes = self._encode(self._weights, x[None], np.int32(n_q), self._denoise(denoise))
-        return np.asarray(codes)[0, :, :n_q].astype(np.int32)
+        return np.asarray(codes)[0, :frames, :n_q].astype(np.int32)
 
     def decode(self, codes: np.ndarray, denoise: bool = False,
                progress: bool = False) -> np.ndarray:
@@ -208,9 +220,11 @@ class Codec:
                 blocks = _progress(blocks, len(codes) / self.frame_rate,
                                    BLOCK_FRAMES / self.frame_rate, "decode")
             return np.concatenate([decoder.push(codes[i: i + BLOCK_FRAMES]) for i in blocks])
-        audio = self._decode(self._weights, self._all_columns(codes), np.int32(codes.shape[1]),
+        frames = len(codes)
+        padded = np.pad(codes, ((0, _bucket(frames) - frames), (0, 0)))
+        audio = self._decode(self._weights, self._all_columns(padded), np.int32(codes.shape[1]),
                              self._denoise(denoise))
-        return np.asarray(audio, np.float32)[0]
+        return np.asarray(audio, np.float32)[0, : frames * self.frame_size]
 
     # ------------------------------------------------------------------ streaming
 

@@ -29,6 +29,22 @@ import time
 log = logging.getLogger(__name__)
 
 
+def enable_compilation_cache(min_compile_seconds: float = 0.5) -> None:
+    """JAX's persistent compilation cache, so a later process loads what an earlier one compiled
+    (training re-runs compile ~20x faster; `sscodec decompress` of a short file starts in about a
+    second instead of five). Where: $JAX_COMPILATION_CACHE_DIR if set (JAX reads it itself),
+    else $SSCODEC_CACHE_DIR, else ~/.cache/sscodec/jax; SSCODEC_CACHE_DIR="" turns it off."""
+    import jax
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    path = os.environ.get("SSCODEC_CACHE_DIR",
+                          os.path.join(os.path.expanduser("~"), ".cache", "sscodec", "jax"))
+    if not path:
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
+
+
 def has_tpu() -> bool:
     return bool(glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
 

@@ -5,6 +5,7 @@ Run (one table; each measurement runs in its own process pinned to the cores it 
 XLA's thread pool is fixed at start-up; compare ratios within one run):
   python experiments/benchmarks/inference.py
   python experiments/benchmarks/inference.py --configs tiny --seconds 5 --no-peers
+  python experiments/benchmarks/inference.py --startup       # start-up of compress/decompress
 
 Figures: "x RT" is audio seconds coded per wall second (above 1 is faster than real time). All
 codecs run at 6 kbps (the tiny model at its highest, 1.8 kbps). Streaming pushes N frames
@@ -174,6 +175,35 @@ def opus_worker(seconds: float, repeats: int, kbps: float = KBPS) -> dict:
             "decode_x": len(audio) / 24000 / decode_s}
 
 
+def startup_rows(model: str, repeats: int) -> list[dict]:
+    """Wall seconds of `sscodec compress` / `decompress` of a 1 s file: the first call on a
+    machine (empty compilation cache) and later ones (best of `repeats`), and opusdec's."""
+    import soundfile as sf
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, ssc, out = (os.path.join(tmp, n) for n in ("in.wav", "x.ssc", "out.wav"))
+        sf.write(wav, _speech(1.0), 24000)
+        env = dict(os.environ, SSCODEC_CACHE_DIR=os.path.join(tmp, "cache"))
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        commands = {"compress": ["compress", wav, ssc, "--model", model],
+                    "decompress": ["decompress", ssc, out, "--model", model]}
+        times = {name: [] for name in commands}
+        for _ in range(1 + repeats):
+            for name, args in commands.items():
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "sscodec.cli", *args], env=env, cwd=ROOT,
+                               check=True, capture_output=True)
+                times[name].append(time.perf_counter() - start)
+        for name, t in times.items():
+            rows.append({"name": f"sscodec {name}", "first_s": t[0], "later_s": min(t[1:])})
+        if shutil.which("opusenc") and shutil.which("opusdec"):
+            subprocess.run(["opusenc", "--quiet", wav, os.path.join(tmp, "x.opus")], check=True)
+            dec = ["opusdec", "--quiet", os.path.join(tmp, "x.opus"), out]
+            t = [_best(lambda: subprocess.run(dec, check=True), 1) for _ in range(1 + repeats)]
+            rows.append({"name": "opusdec", "first_s": t[0], "later_s": min(t[1:])})
+    return rows
+
+
 # ---------------------------------------------------------------------------- driver
 
 
@@ -201,11 +231,21 @@ def main() -> None:
                         help="streaming chunk sizes in frames, comma-separated")
     parser.add_argument("--no-peers", action="store_true", help="skip EnCodec and Opus")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead")
+    parser.add_argument("--startup", metavar="MODEL", nargs="?", const="speech_cpu_24khz",
+                        help="only time the commands' start: compress / decompress of a 1 s file "
+                             "with MODEL (default speech_cpu_24khz), first and later calls")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     chunks = [int(c) for c in args.chunks.split(",")]
 
+    if args.startup:
+        print(f"start-up of the codec commands on a 1 s file ({args.startup}); first call: "
+              "empty compilation cache")
+        print(f"{'command':<22}{'first s':>9}{'later s':>9}")
+        for r in startup_rows(args.startup, args.repeats):
+            print(f"{r['name']:<22}{r['first_s']:>9.2f}{r['later_s']:>9.2f}")
+        return
     if args.worker:
         if args.worker == "peak":
             row = peak_worker(args.repeats)

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from data_pipelines import pipeline
 from sscodec.checkpoint import Checkpointer, locate
-from sscodec.runtime import PreemptionWatch
+from sscodec.runtime import PreemptionWatch, enable_compilation_cache
 from sscodec import parallel, runtime
 from sscodec.config import INIT_FROM_WEIGHTS, samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
@@ -39,15 +39,6 @@ WEIGHTS = INIT_FROM_WEIGHTS  # what --init_from takes (train.init_from_weights p
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the run stopped without saving the bad state."""
-
-
-def enable_compilation_cache(path: str | None = None) -> None:
-    """Persistent XLA compilation cache (re-runs compile ~20x faster); env vars take precedence."""
-    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return
-    path = path or os.path.join(os.path.expanduser("~"), ".cache", "sscodec", "jax")
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def _check_finite(step: int, metrics: dict) -> None:

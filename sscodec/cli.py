@@ -290,19 +290,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "data":
         try:
             return _data_command(args)
-        except (FileNotFoundError, ValueError) as e:
+        except (OSError, ValueError) as e:
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
     if args.command in ("eval", "sweep", "report", "curve"):
         try:
             return cli_eval.run(args)
-        except (FileNotFoundError, ValueError) as e:  # ConfigError included
+        except (OSError, ValueError) as e:  # ConfigError included
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
     if args.command in ("compress", "decompress", "export", "ship"):
         try:
             return _codec_command(args)
-        except (FileNotFoundError, FileExistsError, ValueError) as e:
+        except (OSError, ValueError) as e:
             # BundleError, BitstreamError, ConfigError included
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         except NonFiniteLossError as e:
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 3
-        except FileNotFoundError as e:
+        except OSError as e:  # a missing path, a file where a folder goes, a full disk...
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
         except runtime.collective_errors() as e:

@@ -147,6 +147,9 @@ def load_run(workdir: str, step: int | None = None, entropy_data: str | None = "
     (inference config, generator weights {"params", "quantizer"} as numpy, the step, the code
     counts for entropy tables or None); `entropy_data` and `entropy_seconds` as in
     `export_bundle`. Feed them to `write_bundle`."""
+    if not os.path.isfile(os.path.join(workdir, "config.json")):
+        raise FileNotFoundError(f"{workdir} is not a training run (no config.json or checkpoint "
+                                "there)")
     with open(os.path.join(workdir, "config.json")) as f:
         config = config_from_dict(json.load(f))
     config = inference_config(config)

@@ -39,6 +39,10 @@ def topology_devices(topology: str, num_slices: int = 1,
             platform="tpu", topology_name=topology, chip_config_name="default",
             chips_per_host_bounds=chips_per_host_bounds, num_slices=num_slices)
     except Exception as e:  # libtpu missing or an unknown topology name
+        if "lockfile" in str(e):
+            raise ValueError("another process holds libtpu's lockfile /tmp/libtpu_lockfile (on a "
+                             "TPU VM: a running or killed TPU job; stop it, or remove the file "
+                             "if no process uses the TPU)") from None
         raise ValueError(f"cannot describe TPU topology {topology!r} ({type(e).__name__}: {e}); "
                          "names look like v5e:4x4, v4:2x2x2, v5p:2x2x2, v6e:8x8 and need the "
                          "libtpu package") from None

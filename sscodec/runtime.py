@@ -59,10 +59,14 @@ def choose_platforms() -> None:
 
 def quiet_libtpu() -> None:
     """Off a TPU VM, tells libtpu (loaded to compile for a TPU topology) that this is one local
-    host with no metadata server, which spares a screen of harmless initialization errors."""
+    host with no metadata server, which spares a screen of harmless initialization errors, and
+    that it need not take its machine-wide lockfile (/tmp/libtpu_lockfile): with no TPU chips
+    there is nothing to guard, and a lock left by a killed process made every later
+    `sscodec compile` fail."""
     if not has_tpu():
         os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
         os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
+        os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 
 
 def _multi_process_env() -> dict | None:

@@ -1,5 +1,7 @@
 """Mesh shapes, sharding rules and the config keys behind them (no devices needed)."""
 
+import os
+
 import flax.linen as nn
 import jax
 import pytest
@@ -74,3 +76,30 @@ def test_the_environment_decides_single_or_multi_process(monkeypatch):
     monkeypatch.setenv("SSCODEC_PROCESS_ID", "3")
     assert _multi_process_env() == {"coordinator_address": "10.0.0.2:1234", "num_processes": 4,
                                     "process_id": 3}
+
+
+def test_topology_compile_ignores_a_libtpu_lockfile_left_behind(tmp_path):
+    """Off a TPU VM the lockfile guards nothing; one held by a dead or busy process once made
+    every `sscodec compile` fail."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time\n"
+        "f = open('/tmp/libtpu_lockfile', 'w')\n"
+        "fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(300)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        env = {k: v for k, v in os.environ.items() if k != "ALLOW_MULTIPLE_LIBTPU_LOAD"}
+        result = subprocess.run([sys.executable, "-c", (
+            "from sscodec.runtime import choose_platforms\n"
+            "choose_platforms()\n"
+            "from sscodec.aot import topology_devices\n"
+            "print(len(topology_devices('v5e:2x2')))\n")], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and result.stdout.strip() == "4", result.stderr[-2000:]
+    finally:
+        holder.kill()

@@ -232,6 +232,7 @@ def main() -> None:
     peak = measure_peak()
     print(f"peak: float32 4096^3 matmul {peak:.1f} GFLOP/s (measured now; the MFU denominator)",
           flush=True)
+    paper_rate = None  # audio-s/s of the paper config's GAN step, for the ratio to the peer
     for name in args.configs.split(","):
         overrides = []
         if name.startswith("soundstream"):
@@ -245,6 +246,8 @@ def main() -> None:
             r = measure(name, overrides + extra, args.steps, keep=keep)
             r["variant"] = label
             print(_row(r, peak), flush=True)
+            if name.startswith("soundstream") and label == " GAN":
+                paper_rate = r["audio_s_per_s"]
             if keep:
                 print_profile(profile(r.pop("_context"), args.steps), r["step_s"], peak)
                 sys.stdout.flush()
@@ -259,6 +262,9 @@ def main() -> None:
     p = encodec_peer.measure(args.peer_batch, 1.0, args.steps, args.peer_threads)
     print(f"{p['config']:<34} batch {p['batch']:<11} torch {p['torch']}, {p['threads']} threads"
           f"        step {p['step_s']:7.3f} s  {p['audio_s_per_s']:6.2f} audio-s/s", flush=True)
+    if paper_rate is not None:
+        print(f"paper config GAN step / PyTorch EnCodec GAN step, same batch: "
+              f"{paper_rate / p['audio_s_per_s']:.2f}x the audio-seconds per second")
 
 
 if __name__ == "__main__":

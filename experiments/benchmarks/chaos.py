@@ -44,12 +44,21 @@ def _train(workdir: str, steps: int) -> subprocess.Popen:
         stderr=subprocess.PIPE, text=True)
 
 
-def _logged_steps(workdir: str) -> dict[int, float]:
-    """The last logged generator loss of every step (a resumed run logs some steps again)."""
+def _metrics_size(workdir: str) -> int:
+    path = os.path.join(workdir, "metrics.jsonl")
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def _logged_steps(workdir: str, offset: int = 0) -> dict[int, float]:
+    """The last logged generator loss of every step (a resumed run logs some steps again),
+    from byte `offset` of metrics.jsonl on (0: the whole file; else what one process wrote)."""
     path = os.path.join(workdir, "metrics.jsonl")
     losses: dict[int, float] = {}
     if os.path.exists(path):
-        for line in open(path):
+        with open(path) as f:
+            f.seek(offset)
+            lines = f.read().splitlines()
+        for line in lines:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:  # a line cut by the kill
@@ -73,11 +82,15 @@ def _kill_when(proc: subprocess.Popen, workdir: str, during_save: bool, steps: i
     """SIGKILLs `proc` while a checkpoint is being written (`during_save`; if none is seen, near
     the end) or at a random step. Returns when it struck ("during a save" / "random"), or None
     if the run ended first."""
-    target = steps - 1 if during_save else rng.randint(1, steps - 1)
+    start = _saved_step(workdir)
+    target = steps - 1 if during_save else rng.randint(start + 1, steps - 1)
+    offset = _metrics_size(workdir)  # this process's steps only, not the killed ones'
+    pattern = os.path.join(workdir, "checkpoints", "*tmp*")
+    stale = set(glob.glob(pattern))  # left by writes that earlier kills interrupted
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
-        writing = during_save and glob.glob(os.path.join(workdir, "checkpoints", "*tmp*"))
-        if writing or max(_logged_steps(workdir), default=0) >= target:
+        writing = during_save and set(glob.glob(pattern)) - stale
+        if writing or max(_logged_steps(workdir, offset), default=0) >= target:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return "during a save" if writing else "random"
@@ -102,6 +115,10 @@ def run(kills: int, steps: int, seed: int, root: str) -> dict:
     lost, failed_restores, survived, during_saves = [], 0, 0, 0
     while survived < kills:
         before = _saved_step(chaotic)
+        if before >= steps - 1:  # too close to the end for another kill: start the run over
+            shutil.rmtree(chaotic, ignore_errors=True)
+            before = 0
+        offset = _metrics_size(chaotic)
         proc = _train(chaotic, steps)
         when = _kill_when(proc, chaotic, survived % 2 == 1, steps, rng)
         err = proc.stderr.read()
@@ -114,7 +131,7 @@ def run(kills: int, steps: int, seed: int, root: str) -> dict:
         if before and f"resumed from step {before}" not in err and "train step compiled" in err:
             failed_restores += 1
             print(f"kill {survived + 1}: did not resume from step {before}")
-        reached = max(_logged_steps(chaotic), default=0)
+        reached = max(_logged_steps(chaotic, offset), default=before)
         lost.append(max(0, reached - _saved_step(chaotic)))
         survived += 1
         during_saves += when == "during a save"

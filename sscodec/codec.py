@@ -43,6 +43,8 @@ def _bucket(frames: int) -> int:
     while bucket < frames:
         bucket *= 2
     return min(bucket, TOP_BUCKET)
+
+
 _FUNCTIONS = ("encode", "decode", "encode_stream", "decode_stream")
 
 

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 def enable_compilation_cache(min_compile_seconds: float = 0.5) -> None:
     """JAX's persistent compilation cache, so a later process loads what an earlier one compiled
-    (training re-runs compile ~20x faster; `sscodec decompress` of a short file starts in about a
-    second instead of five). Where: $JAX_COMPILATION_CACHE_DIR if set (JAX reads it itself),
+    (training re-runs compile ~20x faster; a later `sscodec decompress` of a short file skips
+    XLA's compile: measured 2.5 s instead of 3.8 s). Where: $JAX_COMPILATION_CACHE_DIR if set (JAX reads it itself),
     else $SSCODEC_CACHE_DIR, else ~/.cache/sscodec/jax; SSCODEC_CACHE_DIR="" turns it off."""
     import jax
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):

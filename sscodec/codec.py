@@ -13,6 +13,9 @@ the bundle's serialized StableHLO.
 
 from __future__ import annotations
 
+import collections.abc
+import functools
+import hashlib
 import json
 import os
 
@@ -26,6 +29,7 @@ from safetensors.numpy import load_file  # noqa: E402
 
 from sscodec import bundle_checks  # noqa: E402
 from sscodec.bundle_checks import BundleError  # noqa: E402,F401 - part of this module's API
+from sscodec.executables import CompiledFunction  # noqa: E402
 
 BUNDLE_FORMAT = 2
 # 3: params.safetensors may hold float16 tensors (manifest "params_dtype"), read back as float32.
@@ -48,6 +52,44 @@ def _bucket(frames: int) -> int:
 _FUNCTIONS = ("encode", "decode", "encode_stream", "decode_stream")
 
 
+class _BundleFunctions(collections.abc.Mapping):
+    """A bundle's exported functions by name, each deserialized when first used. `key` is a
+    digest of the manifest and the function files (the manifest's sha256 covers the rest): it
+    names this exact bundle in the executable cache."""
+
+    def __init__(self, path: str):
+        self._path, self._loaded = path, {}
+        digest = hashlib.sha256()
+        for name in ("manifest.json",) + tuple(f"{n}.jax" for n in _FUNCTIONS):
+            with open(os.path.join(path, name), "rb") as f:
+                digest.update(hashlib.sha256(f.read()).digest())
+        self.key = digest.hexdigest()
+
+    def __getitem__(self, name: str):
+        if name not in self._loaded:
+            if name not in _FUNCTIONS:
+                raise KeyError(name)
+            with open(os.path.join(self._path, f"{name}.jax"), "rb") as f:
+                self._loaded[name] = jax.export.deserialize(bytearray(f.read()))
+        return self._loaded[name]
+
+    def __iter__(self):
+        return iter(_FUNCTIONS)
+
+    def __len__(self) -> int:
+        return len(_FUNCTIONS)
+
+
+def _touch(path: str | None) -> None:
+    """Creates an empty file (and its folder); a cache that cannot be written only costs time."""
+    if path:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
+        except OSError:
+            pass
+
+
 def _unflatten(flat: dict[str, np.ndarray]) -> dict:
     tree: dict = {}
     for key, value in flat.items():
@@ -62,7 +104,8 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 class Codec:
     """An exported SoundStream: encode and decode of mono audio, offline and streaming."""
 
-    def __init__(self, manifest: dict, weights: dict, functions: dict, entropy_tables=None):
+    def __init__(self, manifest: dict, weights: dict, functions: dict, entropy_tables=None,
+                 executable_cache: str | None = None):
         self.manifest = manifest
         self.sample_rate = int(manifest["sample_rate"])
         self.frame_size = int(manifest["frame_size"])
@@ -74,20 +117,26 @@ class Codec:
         self.path: str | None = None  # the bundle folder, when loaded from one
         self.entropy_tables = entropy_tables  # sscodec.entropy.EntropyTables or None
         self._weights = jax.device_put(weights)  # once, not on every call
-        self._encode = jax.jit(functions["encode"].call)
-        self._decode = jax.jit(functions["decode"].call)
-        self._encode_step = jax.jit(functions["encode_stream"].call)
-        self._decode_step = jax.jit(functions["decode_stream"].call)
+        self._functions = functions
+        key = getattr(functions, "key", manifest["sha256"])
+        self._encode, self._decode, self._encode_step, self._decode_step = (
+            CompiledFunction(lambda name=name: functions[name], name, key, executable_cache)
+            for name in _FUNCTIONS)
+
+    @functools.cached_property
+    def _initial_states(self) -> dict:
         # Committed to the device like the states the steps return: an uncommitted first state
         # would compile every step function twice.
-        self._initial_states = {
-            name: jax.device_put(_zero_state(functions[f"{name}_stream"]), jax.devices()[0])
-            for name in ("encode", "decode")}
+        return {name: jax.device_put(_zero_state(self._functions[f"{name}_stream"]),
+                                     jax.devices()[0])
+                for name in ("encode", "decode")}
 
     @classmethod
-    def load(cls, model: str) -> "Codec":
+    def load(cls, model: str, executable_cache: str | None = None) -> "Codec":
         """Loads a bundle: a folder from `sscodec export` / `sscodec ship`, or the name of an
-        installed model (sscodec.pretrained: SSCODEC_MODELS, then the package's models)."""
+        installed model (sscodec.pretrained: SSCODEC_MODELS, then the package's models).
+        `executable_cache`: a folder that keeps the compiled functions for later processes
+        (sscodec.executables; the CLI uses runtime.cache_dir())."""
         from sscodec import pretrained
         try:
             path = pretrained.resolve(model)
@@ -109,12 +158,15 @@ class Codec:
             # float16-stored tensors (format 3) run as float32, as the functions were exported
             flat = {k: v.astype(np.float32) if v.dtype == np.float16 else v
                     for k, v in load_file(os.path.join(path, "params.safetensors")).items()}
-            functions = {}
-            for name in _FUNCTIONS:
-                with open(os.path.join(path, f"{name}.jax"), "rb") as f:
-                    functions[name] = jax.export.deserialize(bytearray(f.read()))
-            bundle_checks.check_functions(functions, manifest)
-            bundle_checks.check_weights(flat, functions)
+            functions = _BundleFunctions(path)
+            # The checks below read every function (deserializing them costs ~0.16 s); a bundle
+            # whose exact files passed them on this machine before is not checked again.
+            checked = (os.path.join(executable_cache, functions.key, "checked")
+                       if executable_cache else None)
+            if not (checked and os.path.exists(checked)):
+                bundle_checks.check_functions(functions, manifest)
+                bundle_checks.check_weights(flat, functions)
+                _touch(checked)
             weights = _unflatten(flat)
             tables = None
             if has_tables:
@@ -125,7 +177,7 @@ class Codec:
             raise BundleError(f"cannot load codec bundle {path!r}: {e}") from None
         except Exception as e:  # noqa: BLE001 - any damage (safetensors, flatbuffers, JSON)
             raise BundleError(f"cannot load codec bundle {path!r}: {type(e).__name__}: {e}") from None
-        codec = cls(manifest, weights, functions, tables)
+        codec = cls(manifest, weights, functions, tables, executable_cache)
         codec.path = os.path.abspath(path)
         return codec
 

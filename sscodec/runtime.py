@@ -29,16 +29,28 @@ import time
 log = logging.getLogger(__name__)
 
 
+def cache_dir() -> str | None:
+    """sscodec's cache folder: $SSCODEC_CACHE_DIR, else ~/.cache/sscodec/jax; None when
+    SSCODEC_CACHE_DIR is set to "" (caching off)."""
+    path = os.environ.get("SSCODEC_CACHE_DIR",
+                          os.path.join(os.path.expanduser("~"), ".cache", "sscodec", "jax"))
+    return path or None
+
+
+def executable_cache_dir() -> str | None:
+    """Where the codec commands keep compiled bundle functions (sscodec.executables)."""
+    path = cache_dir()
+    return os.path.join(path, "sscodec-executables") if path else None
+
+
 def enable_compilation_cache(min_compile_seconds: float = 0.5) -> None:
     """JAX's persistent compilation cache, so a later process loads what an earlier one compiled
-    (training re-runs compile ~20x faster; a later `sscodec decompress` of a short file skips
-    XLA's compile: measured 2.5 s instead of 3.8 s). Where: $JAX_COMPILATION_CACHE_DIR if set (JAX reads it itself),
-    else $SSCODEC_CACHE_DIR, else ~/.cache/sscodec/jax; SSCODEC_CACHE_DIR="" turns it off."""
+    (training re-runs compile ~20x faster). Where: $JAX_COMPILATION_CACHE_DIR if set (JAX reads
+    it itself), else cache_dir()."""
     import jax
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
-    path = os.environ.get("SSCODEC_CACHE_DIR",
-                          os.path.join(os.path.expanduser("~"), ".cache", "sscodec", "jax"))
+    path = cache_dir()
     if not path:
         return
     jax.config.update("jax_compilation_cache_dir", path)

@@ -7,6 +7,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault("SSCODEC_CACHE_DIR", os.path.join(ROOT, ".jax_cache"))  # codec executables
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
@@ -15,6 +16,16 @@ import subprocess  # noqa: E402
 import pytest  # noqa: E402
 
 TINY = os.path.join(ROOT, "experiments", "tiny.py")
+
+
+@pytest.fixture(scope="module")
+def busy_cpu():
+    """A CPU-bound process beside the tests that use it (a second job on a shared machine):
+    multi-process start-up must tolerate processes that compile at different speeds."""
+    loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    yield loop
+    loop.kill()
+    loop.wait()
 
 
 @pytest.fixture(scope="session")

@@ -187,6 +187,39 @@ def test_bundle_loads_without_training_packages(trained_bundle):
     assert "ISOLATED_OK (15, 4) (4800,)" in result.stdout, result.stderr[-3000:]
 
 
+def test_compiled_functions_are_kept_for_later_processes(trained_bundle, tmp_path):
+    """The executable cache: a later process runs what an earlier one compiled, without reading
+    (or re-checking) the exported functions; a damaged cache file is compiled again."""
+    import glob
+    cache = str(tmp_path / "executables")
+    script = (
+        "import sys, numpy as np, jax\n"
+        "from sscodec import Codec\n"
+        "if sys.argv[1] == 'cached':\n"
+        "    def refuse(*a, **k): raise AssertionError('deserialized an exported function')\n"
+        "    jax.export.deserialize = refuse\n"
+        f"codec = Codec.load({trained_bundle!r}, executable_cache={cache!r})\n"
+        "codes = np.random.default_rng(0).integers(0, 16, (30, 2))\n"
+        "print('SUM', float(np.abs(codec.decode(codes)).sum()))\n")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+
+    def run(mode: str) -> str:
+        result = subprocess.run([sys.executable, "-c", script, mode], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return next(line for line in result.stdout.splitlines() if line.startswith("SUM"))
+
+    first = run("fresh")
+    files = glob.glob(os.path.join(cache, "*", "*"))
+    assert sorted(os.path.basename(f).split("-")[0] for f in files) == ["checked", "decode"]
+    assert run("cached") == first
+    executable = next(f for f in files if f.endswith(".xla"))
+    with open(executable, "wb") as f:
+        f.write(b"not an executable")
+    assert run("fresh") == first
+    assert os.path.getsize(executable) > 1000  # written again
+
+
 def test_export_options_for_entropy_tables(trained_bundle, tmp_path):
     run = os.path.join(os.path.dirname(trained_bundle), "run")
     sscodec("export", "--workdir", run, "--out", str(tmp_path / "plain"), "--no-entropy")

@@ -1,5 +1,6 @@
 """Multi-host training for real: 2 local processes x 2 CPU devices (jax.distributed, gloo), and
-what happens on preemption (SIGTERM), a hard kill (SIGKILL), a dead peer and a new mesh."""
+what happens on preemption (SIGTERM), a hard kill (SIGKILL), a dead peer and a new mesh, all
+with a busy loop taking a core beside them (a busy machine, as in issue 13)."""
 
 import json
 import os
@@ -15,6 +16,7 @@ from sscodec.train.reporting import read_metrics
 from tests.conftest import ROOT
 
 TINY = os.path.join(ROOT, "experiments", "tiny.py")
+pytestmark = pytest.mark.usefixtures("busy_cpu")
 QUICK = ["--config.train.log_every=2", "--config.train.checkpoint_every=4",
          "--config.train.sample_every=0", "--config.train.eval_every=0",
          "--config.train.progress=false"]

@@ -8,8 +8,12 @@ iterator state is one JSON file per process (`data/process_<i>-of-<n>.json`) in 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
+import re
+import shutil
 from typing import Any
 
 import grain
@@ -41,10 +45,47 @@ class Checkpointer:
     def save(self, step: int, state: Any, meta: dict | None = None, data: Any = None,
              force: bool = True) -> bool:
         """Saves `state`, `meta` and (if given) a data iterator or its `IteratorSnapshot`."""
+        self._check_space(step, state)
         items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta or {})}
         if data is not None:
             items["data"] = grain.checkpoint.CheckpointSave(data)
-        return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+        with self._write_errors(f"the checkpoint of step {step}"):
+            return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+
+    def _check_space(self, step: int, state: Any) -> None:
+        """Refuses a save that cannot fit, before anything is written: Orbax would fail half-way
+        in background threads (the previous checkpoint stays good either way)."""
+        needed = int(1.1 * sum(getattr(x, "nbytes", 0) for x in jax.tree.leaves(state))) + (1 << 20)
+        try:
+            free = shutil.disk_usage(self.directory).free
+        except OSError:  # not a local folder (gs://...) or not created yet
+            return
+        if free < needed:
+            raise OSError(errno.ENOSPC, f"no room in {self.directory} for the checkpoint of step "
+                          f"{step}: it needs about {needed / 1e6:.1f} MB and {free / 1e6:.1f} MB "
+                          f"are free. {self._intact()}")
+
+    def _intact(self) -> str:
+        latest = self.latest_step()
+        return ("No checkpoint was complete yet." if latest is None else
+                f"The last checkpoint (step {latest}) is complete: make room (or move the "
+                "workdir) and run the same command to resume from it.")
+
+    @contextlib.contextmanager
+    def _write_errors(self, what: str):
+        """Orbax reports a failed write (full disk, read-only or vanished folder) as a
+        ValueError or RuntimeError carrying the OS error; this raises it as an OSError that says
+        which checkpoint failed and which one is intact."""
+        try:
+            yield
+        except OSError:
+            raise
+        except Exception as e:  # noqa: BLE001 - re-raised unless it is an OS error in disguise
+            code = _os_error_code(str(e))
+            if code is None:
+                raise
+            raise OSError(code, f"writing {what} in {self.directory} failed: "
+                          f"{os.strerror(code)}. {self._intact()}") from e
 
     def restore(self, target: Any, step: int | None = None) -> tuple[Any, dict]:
         """Restores `step` (default: latest) into the structure, shapes and shardings of `target`."""
@@ -87,11 +128,25 @@ class Checkpointer:
         return step
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        with self._write_errors("a checkpoint"):
+            self.manager.wait_until_finished()
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
+        with self._write_errors("a checkpoint"):
+            self.manager.wait_until_finished()
         self.manager.close()
+
+
+_ERROR_NAMES = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
+                "Read-only file system": errno.EROFS, "Permission denied": errno.EACCES}
+
+
+def _os_error_code(message: str) -> int | None:
+    """The errno inside an Orbax/TensorStore error message, if there is one."""
+    found = re.search(r"os_error_code='?(\d+)", message)
+    if found:
+        return int(found.group(1))
+    return next((code for name, code in _ERROR_NAMES.items() if name in message), None)
 
 
 def locate(path: str) -> tuple[str, int | None]:

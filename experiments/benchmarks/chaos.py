@@ -8,8 +8,10 @@ tests/test_chaos.py):
 
 The tiny config trains `--steps` steps twice: once straight through, once killed `--kills`
 times and restarted after each kill (as a preemptible VM or a crashed job would be). Half the kills
-come at a random moment, half the instant an asynchronous checkpoint write is under way (its
-temporary folder exists). The killed run must resume from its last finished checkpoint every
+come at a random moment (a random step among the next few after the last checkpoint, plus a
+random fraction of a second), half the instant an asynchronous checkpoint write is under way (its
+temporary folder exists; when none is seen in time, at a random moment too). A run too close to
+its end for another kill starts over, so kills spread over the whole run. The killed run must resume from its last finished checkpoint every
 time and end with per-step losses and final parameters bitwise equal to the straight run's.
 Printed: kills survived, steps lost per kill, restores that failed, and whether losses and
 parameters matched.
@@ -77,24 +79,35 @@ def _saved_step(workdir: str) -> int:
     return Checkpointer(directory, read_only=True).latest_step() or 0
 
 
+WINDOW = 6  # a kill strikes within this many steps of the last checkpoint: spread over the run
+
+
 def _kill_when(proc: subprocess.Popen, workdir: str, during_save: bool, steps: int,
                rng: random.Random, timeout: float = 600) -> str | None:
-    """SIGKILLs `proc` while a checkpoint is being written (`during_save`; if none is seen, near
-    the end) or at a random step. Returns when it struck ("during a save" / "random"), or None
-    if the run ended first."""
+    """SIGKILLs `proc` the instant a checkpoint write is seen under way (`during_save`), or at
+    a random moment: a random step among the next WINDOW after the last checkpoint, plus a
+    random part of a second (so kills land in steps, saves, logging and start-up alike; a
+    `during_save` kill that sees no write falls back to this too). Returns when it struck
+    ("during a save" / "random"), or None if the run ended first."""
     start = _saved_step(workdir)
-    target = steps - 1 if during_save else rng.randint(start + 1, steps - 1)
+    if during_save:  # wait for a write through the whole window, then strike anyway
+        target, delay = min(start + WINDOW, steps - 1), 0.0
+    else:
+        target, delay = rng.randint(start + 1, min(start + WINDOW, steps - 1)), rng.uniform(0, 1)
     offset = _metrics_size(workdir)  # this process's steps only, not the killed ones'
     pattern = os.path.join(workdir, "checkpoints", "*tmp*")
     stale = set(glob.glob(pattern))  # left by writes that earlier kills interrupted
     deadline = time.monotonic() + timeout
+    reached_at = None
     while proc.poll() is None and time.monotonic() < deadline:
         writing = during_save and set(glob.glob(pattern)) - stale
-        if writing or max(_logged_steps(workdir, offset), default=0) >= target:
+        if reached_at is None and max(_logged_steps(workdir, offset), default=0) >= target:
+            reached_at = time.monotonic()
+        if writing or (reached_at is not None and time.monotonic() >= reached_at + delay):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return "during a save" if writing else "random"
-        time.sleep(0.005 if during_save else 0.05)
+        time.sleep(0.002 if during_save else 0.02)
     return None
 
 
@@ -112,10 +125,10 @@ def run(kills: int, steps: int, seed: int, root: str) -> dict:
     proc = _train(straight, steps)
     if proc.wait() != 0:
         raise SystemExit(f"the straight run failed: {proc.stderr.read()[-2000:]}")
-    lost, failed_restores, survived, during_saves = [], 0, 0, 0
+    lost, failed_restores, survived, during_saves, kill_steps = [], 0, 0, 0, []
     while survived < kills:
         before = _saved_step(chaotic)
-        if before >= steps - 1:  # too close to the end for another kill: start the run over
+        if before >= steps - 2:  # too close to the end for another kill: start the run over
             shutil.rmtree(chaotic, ignore_errors=True)
             before = 0
         offset = _metrics_size(chaotic)
@@ -133,6 +146,7 @@ def run(kills: int, steps: int, seed: int, root: str) -> dict:
             print(f"kill {survived + 1}: did not resume from step {before}")
         reached = max(_logged_steps(chaotic, offset), default=before)
         lost.append(max(0, reached - _saved_step(chaotic)))
+        kill_steps.append(reached)
         survived += 1
         during_saves += when == "during a save"
         print(f"kill {survived}/{kills} ({when}): at step {reached}, last checkpoint "
@@ -145,7 +159,8 @@ def run(kills: int, steps: int, seed: int, root: str) -> dict:
     step_b, weights_b = final_weights(straight)
     params_equal = step_a == step_b == steps and all(
         np.array_equal(x, y) for x, y in zip(jax.tree.leaves(weights_a), jax.tree.leaves(weights_b)))
-    return {"kills": survived, "during_saves": during_saves, "steps_lost": lost, "failed_restores": failed_restores,
+    return {"kills": survived, "during_saves": during_saves, "steps_lost": lost,
+            "kill_steps": kill_steps, "failed_restores": failed_restores,
             "finished": finished, "losses_equal": losses_equal, "params_equal": params_equal}
 
 
@@ -163,6 +178,7 @@ def main() -> None:
           f"{sum(lost) / max(len(lost), 1):.1f}, max {max(lost, default=0)}; failed restores "
           f"{r['failed_restores']}; finished {r['finished']}; per-step losses equal to the "
           f"uninterrupted run: {r['losses_equal']}; final parameters equal: {r['params_equal']}")
+    print(f"steps reached when killed: {sorted(r['kill_steps'])}")
 
 
 if __name__ == "__main__":

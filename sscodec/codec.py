@@ -29,7 +29,7 @@ from safetensors.numpy import load_file  # noqa: E402
 
 from sscodec import bundle_checks  # noqa: E402
 from sscodec.bundle_checks import BundleError  # noqa: E402,F401 - part of this module's API
-from sscodec.executables import CompiledFunction  # noqa: E402
+from sscodec.executables import CompiledFunction, write_file  # noqa: E402
 
 BUNDLE_FORMAT = 2
 # 3: params.safetensors may hold float16 tensors (manifest "params_dtype"), read back as float32.
@@ -59,11 +59,14 @@ class _BundleFunctions(collections.abc.Mapping):
 
     def __init__(self, path: str):
         self._path, self._loaded = path, {}
+
+    @functools.cached_property
+    def key(self) -> str:  # read only where there is a cache to name
         digest = hashlib.sha256()
         for name in ("manifest.json",) + tuple(f"{n}.jax" for n in _FUNCTIONS):
-            with open(os.path.join(path, name), "rb") as f:
+            with open(os.path.join(self._path, name), "rb") as f:
                 digest.update(hashlib.sha256(f.read()).digest())
-        self.key = digest.hexdigest()
+        return digest.hexdigest()
 
     def __getitem__(self, name: str):
         if name not in self._loaded:
@@ -78,16 +81,6 @@ class _BundleFunctions(collections.abc.Mapping):
 
     def __len__(self) -> int:
         return len(_FUNCTIONS)
-
-
-def _touch(path: str | None) -> None:
-    """Creates an empty file (and its folder); a cache that cannot be written only costs time."""
-    if path:
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "a").close()
-        except OSError:
-            pass
 
 
 def _unflatten(flat: dict[str, np.ndarray]) -> dict:
@@ -118,7 +111,7 @@ class Codec:
         self.entropy_tables = entropy_tables  # sscodec.entropy.EntropyTables or None
         self._weights = jax.device_put(weights)  # once, not on every call
         self._functions = functions
-        key = getattr(functions, "key", manifest["sha256"])
+        key = getattr(functions, "key", manifest["sha256"]) if executable_cache else None
         self._encode, self._decode, self._encode_step, self._decode_step = (
             CompiledFunction(lambda name=name: functions[name], name, key, executable_cache)
             for name in _FUNCTIONS)
@@ -166,7 +159,8 @@ class Codec:
             if not (checked and os.path.exists(checked)):
                 bundle_checks.check_functions(functions, manifest)
                 bundle_checks.check_weights(flat, functions)
-                _touch(checked)
+                if checked:
+                    write_file(checked, b"")
             weights = _unflatten(flat)
             tables = None
             if has_tables:

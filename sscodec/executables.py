@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 def _machine_fingerprint() -> str:
     """JAX/jaxlib versions, the backend and the CPU's model and feature flags."""
     import jaxlib
-    parts = [jax.__version__, jaxlib.__version__, jax.default_backend(), jax.devices()[0].device_kind, platform.machine()]
+    parts = [jax.__version__, jaxlib.__version__, jax.default_backend(),
+             jax.devices()[0].device_kind, platform.machine()]
     try:
         parts.append(str(jax.devices()[0].client.platform_version))
     except Exception:  # noqa: BLE001 - not every backend reports one
@@ -72,7 +73,8 @@ class CompiledFunction:
     `cache_dir` (or None) keeps them across processes under `bundle_key`, which must change
     whenever the function or the bundle does."""
 
-    def __init__(self, get_exported, name: str, bundle_key: str, cache_dir: str | None = None):
+    def __init__(self, get_exported, name: str, bundle_key: str | None,
+                 cache_dir: str | None = None):
         self._get_exported = get_exported
         self.name = name
         self._folder = os.path.join(cache_dir, bundle_key) if cache_dir else None
@@ -128,10 +130,20 @@ class CompiledFunction:
         from jax.experimental import serialize_executable
         try:
             blob = pickle.dumps(serialize_executable.serialize(compiled))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            temporary = f"{path}.tmp{os.getpid()}"
-            with open(temporary, "wb") as f:
-                f.write(blob)
-            os.replace(temporary, path)
-        except Exception as e:  # noqa: BLE001 - a cache that cannot be written only costs time
+        except Exception as e:  # noqa: BLE001 - an executable that cannot be kept only costs time
             log.info("not caching the executable in %s: %s", path, e)
+            return
+        write_file(path, blob)
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Writes a cache file whole (a temporary name, then a rename: a reader never sees half of
+    one); a cache that cannot be written only costs time, so failures are logged, not raised."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = f"{path}.tmp{os.getpid()}"
+        with open(temporary, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except OSError as e:
+        log.info("not caching %s: %s", path, e)

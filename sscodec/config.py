@@ -59,6 +59,9 @@ def default_config() -> ConfigDict:
     # activations; weight norm only reparametrizes the kernels).
     m.conv_init = "torch"  # "torch" | "lecun"
     m.weight_norm = True
+    # "elu" is the paper's; "snake" (ours, from DAC): x + sin^2(alpha x) / alpha with a learned
+    # per-channel alpha, a periodic bias that lets a small decoder make harmonics early.
+    m.activation = "elu"
 
     c.quantizer = q = ConfigDict()
     q.num_quantizers = 24  # N_q
@@ -304,6 +307,7 @@ def validate(config: ConfigDict) -> None:
     _check(d.stft_window % d.stft_hop == 0 and d.stft_window >= 128, "discriminator.stft_window",
            "must be >= 128 and a multiple of stft_hop")
     for key, allowed in (("model.conv_init", ("torch", "lecun")),
+                         ("model.activation", ("elu", "snake")),
                          ("discriminator.conv_init", ("torch", "lecun")),
                          ("loss.mel_l1", ("sum", "mean")),
                          ("loss.log_floor", ("relative", "absolute"))):

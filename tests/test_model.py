@@ -107,3 +107,38 @@ def test_grouped_conv_implementations_agree(groups):
     ga = jax.grad(lambda p: patches.apply(p, x).sum())(v)
     gb = jax.grad(lambda p: lax_conv.apply(p, x).sum())(v)
     np.testing.assert_allclose(ga["params"]["kernel"], gb["params"]["kernel"], rtol=1e-3, atol=1e-3)
+
+
+def test_snake_activation_is_learned_and_periodic(tiny_config):
+    """model.activation="snake": one alpha per channel at every ELU site, starting at 1, each with
+    a gradient (so training moves it); Snake(x) - x is periodic in x with period pi / alpha."""
+    from sscodec.nn.seanet import Snake
+
+    config = tiny_config.copy_and_resolve_references()
+    config.model.activation = "snake"
+    gen = build_generator(config)
+    x = jax.random.normal(jax.random.key(0), (1, 3200)) * 0.1
+    variables = nn.unbox(gen.init({"params": jax.random.key(1)}, x))
+    params = variables["params"]
+    alphas = {jax.tree_util.keystr(p): a for p, a in jax.tree_util.tree_leaves_with_path(params)
+              if "alpha" in jax.tree_util.keystr(p)}
+    blocks = len(config.model.strides)
+    units = len(config.model.residual_dilations)
+    # Per side: 2 per residual unit, 1 per resampling, 1 before conv_out.
+    assert len(alphas) == 2 * blocks * (2 * units + 1) + 2
+    assert all(np.all(np.asarray(a) == 1.0) for a in alphas.values())
+
+    def loss(p):
+        return jnp.sum(gen.apply({**variables, "params": p}, x, train=False)[0] ** 2)
+
+    grads = jax.grad(loss)(params)
+    for path, g in jax.tree_util.tree_leaves_with_path(grads):
+        if "alpha" in jax.tree_util.keystr(path):
+            assert np.abs(np.asarray(g)).max() > 0, jax.tree_util.keystr(path)
+
+    snake = Snake()
+    v = snake.init(jax.random.key(0), jnp.zeros((4, 3)))
+    v = jax.tree_util.tree_map(lambda a: a * 2.0, nn.unbox(v))  # alpha = 2
+    t = jnp.linspace(-3, 3, 12).reshape(4, 3)
+    np.testing.assert_allclose(snake.apply(v, t + jnp.pi / 2) - (t + jnp.pi / 2),
+                               snake.apply(v, t) - t, atol=1e-5)

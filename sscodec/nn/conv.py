@@ -32,10 +32,12 @@ from sscodec.nn import partitioning
 
 
 class ConvStyle(NamedTuple):
-    """How convs are initialized and parametrized (hashable: a Flax module attribute)."""
+    """How convs are initialized and parametrized, and the activation between them (hashable: a
+    Flax module attribute)."""
 
     init: str = "torch"  # "torch" | "lecun"
     weight_norm: bool = True
+    activation: str = "elu"  # "elu" (the paper's) | "snake" (DAC's)
 
 
 INITS = ("torch", "lecun")

@@ -84,7 +84,7 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
                   residual_dilations=tuple(m.residual_dilations),
                   residual_compress=m.residual_compress, first_kernel_size=m.first_kernel_size,
                   dtype=dtype, remat=m.remat, streaming=streaming,
-                  style=ConvStyle(m.conv_init, m.weight_norm))
+                  style=ConvStyle(m.conv_init, m.weight_norm, m.activation))
     encoder = Encoder(m.encoder_channels, tuple(m.strides), m.embedding_dim,
                       bottleneck_kernel_size=m.bottleneck_kernel_size, **common)
     decoder = Decoder(m.decoder_channels, tuple(m.strides), last_kernel_size=m.last_kernel_size,

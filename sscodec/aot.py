@@ -19,7 +19,7 @@ from ml_collections import ConfigDict
 
 from sscodec import parallel, runtime
 from sscodec.train.state import abstract_state, build_models, crop_length, shardings_for
-from sscodec.train.step import jit_train_step
+from sscodec.train.step import lower_train_step
 
 # HBM per chip, GiB (public spec sheets).
 HBM_GIB = {"v4": 32, "v5e": 16, "v5litepod": 16, "v5p": 95, "v6e": 32, "v5": 95}
@@ -69,7 +69,7 @@ def compile_for_topology(config: ConfigDict, topology: str, num_slices: int = 1)
     batch = {"input": jax.ShapeDtypeStruct((b, length), jnp.float32, sharding=batch_sh),
              "target": jax.ShapeDtypeStruct((b, length), jnp.float32, sharding=batch_sh),
              "denoise": jax.ShapeDtypeStruct((b,), jnp.int32, sharding=batch_sh)}
-    compiled = jit_train_step(config, models, state, batch).lower(state, batch).compile()
+    compiled = lower_train_step(config, models, state, batch).compile()
     seconds = time.perf_counter() - t0
 
     memory = compiled.memory_analysis()

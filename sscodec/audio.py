@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sscodec import parallel
+
 
 def hann(window: int) -> np.ndarray:
     """Periodic Hann window."""
@@ -32,12 +34,17 @@ def stft(x: jax.Array, window: int, hop: int, n_fft: int | None = None) -> jax.A
     """Complex STFT [..., frames, n_fft // 2 + 1] of x [..., T] with a Hann window.
 
     The signal is zero-padded by window - hop on the past side so frame t ends at sample
-    (t + 1) * hop and the frame count is T // hop.
+    (t + 1) * hop and the frame count is T // hop. In a partitioned train step each device
+    transforms its own examples (`parallel.per_shard`: GSPMD would gather the batch for the FFT).
     """
     n_fft = n_fft or window
-    x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(window - hop, 0)])
-    frames = frame(x, window, hop) * hann(window)
-    return jnp.fft.rfft(frames, n=n_fft, axis=-1)
+
+    def transform(x):
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(window - hop, 0)])
+        frames = frame(x, window, hop) * hann(window)
+        return jnp.fft.rfft(frames, n=n_fft, axis=-1)
+
+    return parallel.per_shard(transform, x)
 
 
 def hz_to_mel(f):

@@ -10,8 +10,10 @@ codebooks whatever the sharding.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import flax.linen as nn
 import jax
@@ -21,6 +23,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import ConfigDict
 
 DEFAULT_AXES = ("data", "fsdp")
+_BATCH_AXES: contextvars.ContextVar = contextvars.ContextVar("sscodec_batch_axes", default=None)
 
 
 def resolve_shape(shape: Sequence[int], num_devices: int) -> tuple[int, ...]:
@@ -120,3 +123,43 @@ def global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh,
     sharding = batch_sharding(mesh, rules)
     return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
             for k, v in local_batch.items()}
+
+
+@contextlib.contextmanager
+def batch_partitioned(mesh: Mesh, batch_axes) -> Iterator[None]:
+    """Trace (jit's `lower`) inside this to let `per_shard` run ops on each device's examples:
+    sets `mesh` as JAX's context mesh and records the mesh axes the batch is split over."""
+    token = _BATCH_AXES.set(batch_axes)
+    try:
+        with jax.set_mesh(mesh):
+            yield
+    finally:
+        _BATCH_AXES.reset(token)
+
+
+def _shard_spec(*xs: jax.Array) -> P | None:
+    """The batch's PartitionSpec when tracing under `batch_partitioned` with a batch split that
+    divides every x's leading axis; None otherwise (compute unpartitioned)."""
+    axes = _BATCH_AXES.get()
+    mesh = jax.sharding.get_abstract_mesh()
+    if axes is None or mesh.empty:
+        return None
+    names = (axes,) if isinstance(axes, str) else tuple(axes)
+    split = math.prod(mesh.shape[n] for n in names)
+    if split == 1 or any(x.ndim == 0 or x.shape[0] % split for x in xs):
+        return None
+    return P(names)
+
+
+def per_shard(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """fn(x) with each device applying `fn` to its own examples (x's leading axis is the batch),
+    for ops that GSPMD does not partition: given a batch-sharded FFT it all-gathers the batch and
+    every device transforms all of it (8 devices: 8x the FLOPs per device). Outside
+    `batch_partitioned`, or for a batch its axes do not divide, a plain fn(x)."""
+    spec = _shard_spec(x)
+    if spec is None:
+        return fn(x)
+    # check_vma=False: a custom VJP inside (the polyphase grouped conv) returns its kernel
+    # gradient per device; shard_map's transpose sums it over devices either way.
+    return jax.shard_map(fn, in_specs=spec, out_specs=spec, check_vma=False)(x)
+

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from sscodec import parallel
 from sscodec.nn import partitioning
 
 
@@ -395,4 +396,7 @@ class GroupedConv1d(nn.Module):
         if self.dtype is not None:
             x = x.astype(self.dtype)
         fn = GROUPED_IMPLS[resolve_grouped_impl(self.impl)]
-        return fn(x, kernel, self.stride, self.groups, self.kernel_size // 2) + bias
+        # Per device in a partitioned step: GSPMD gathers the batch for a grouped conv's input
+        # and kernel gradients (every device would do all of the batch's work).
+        return parallel.per_shard(
+            lambda x: fn(x, kernel, self.stride, self.groups, self.kernel_size // 2), x) + bias

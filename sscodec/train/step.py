@@ -18,7 +18,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec
 from ml_collections import ConfigDict
 
-from sscodec import losses
+from sscodec import losses, parallel
 from sscodec.train import balancer as balancer_lib
 from sscodec.train.state import Models, State
 
@@ -140,6 +140,14 @@ def jit_train_step(config: ConfigDict, models: Models, state: State, batch: Batc
                    out_shardings=(state_sh, metrics_sh), donate_argnums=0)
 
 
+def lower_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
+    """The jitted step lowered for these (sharded) arguments, traced under the batch's mesh so
+    that ops GSPMD cannot split over the batch run per device (`parallel.per_shard`)."""
+    sharding = jax.tree.leaves(batch)[0].sharding
+    with parallel.batch_partitioned(sharding.mesh, sharding.spec[0] if sharding.spec else None):
+        return jit_train_step(config, models, state, batch).lower(state, batch)
+
+
 def compile_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
     """The jitted, donated step, compiled ahead of time for these (sharded) arguments."""
-    return jit_train_step(config, models, state, batch).lower(state, batch).compile()
+    return lower_train_step(config, models, state, batch).compile()

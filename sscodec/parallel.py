@@ -163,3 +163,11 @@ def per_shard(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
     # gradient per device; shard_map's transpose sums it over devices either way.
     return jax.shard_map(fn, in_specs=spec, out_specs=spec, check_vma=False)(x)
 
+
+
+def batch_sharded(x: jax.Array) -> jax.Array:
+    """x constrained to be split over the batch only (whole channels on every device) while
+    tracing under `batch_partitioned`; x itself elsewhere. On a conv's activations this makes
+    FSDP gather the kernel instead of letting GSPMD split the channels and redo work."""
+    spec = _shard_spec(x)
+    return x if spec is None else jax.lax.with_sharding_constraint(x, spec)

@@ -40,6 +40,17 @@ def paper_config():
     return load_config(os.path.join(ROOT, "experiments", "soundstream_24khz.py"))
 
 
+def run_on_fake_devices(script: str, marker: str, timeout: int = 900) -> str:
+    """Runs `script` in a fresh Python with 8 fake CPU devices (the count is fixed when JAX
+    starts) and asserts that it printed `marker`; returns its stdout."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    assert marker in result.stdout, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
 def sscodec(*args, check=True, stdin=None):
     result = subprocess.run([sys.executable, "-m", "sscodec.cli", *args], cwd=ROOT, input=stdin,
                             capture_output=True, timeout=600)

@@ -3,11 +3,7 @@
 Runs in a subprocess because the fake device count must be set before JAX starts.
 """
 
-import os
-import subprocess
-import sys
-
-from tests.conftest import ROOT
+from tests.conftest import run_on_fake_devices
 
 SCRIPT = r'''
 import jax, jax.numpy as jnp, numpy as np
@@ -49,8 +45,4 @@ print("SHARDED_RVQ_OK")
 
 
 def test_rvq_statistics_identical_on_1_and_8_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
-    assert "SHARDED_RVQ_OK" in result.stdout, result.stderr[-3000:]
+    run_on_fake_devices(SCRIPT, "SHARDED_RVQ_OK", timeout=600)

@@ -11,12 +11,7 @@ Adam turns a near-zero gradient element whose sign differs between the two summa
 full +-lr step, which hides the comparison under noise of its own making. Runs in a subprocess: the fake device count is set before JAX starts.
 """
 
-import os
-import subprocess
-
-import sys
-
-from tests.conftest import ROOT
+from tests.conftest import run_on_fake_devices
 
 SCRIPT = r'''
 import dataclasses
@@ -81,8 +76,4 @@ print("SHARDED_STEP_OK worst relative diff", worst)
 
 
 def test_sharded_step_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=900)
-    assert "SHARDED_STEP_OK" in result.stdout, result.stdout[-2000:] + result.stderr[-3000:]
+    run_on_fake_devices(SCRIPT, "SHARDED_STEP_OK", timeout=900)

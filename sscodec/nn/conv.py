@@ -188,9 +188,12 @@ class Conv(nn.Module):
             padding = jax.lax.padtype_to_pads(x.shape[1:-1], tuple(
                 (k - 1) * d + 1 for k, d in zip(window, dilation)), strides, padding)
         padding = tuple(tuple(int(v) for v in p) for p in padding)
+        x = parallel.batch_sharded(x)
         if jax.default_backend() == "cpu":  # see conv_nd; GPU/TPU match JAX's own transposes
-            return conv_nd(x, kernel, strides, padding, dilation) + bias
-        return _conv(x, kernel, strides, padding, rhs_dilation=dilation) + bias
+            y = conv_nd(x, kernel, strides, padding, dilation)
+        else:
+            y = _conv(x, kernel, strides, padding, rhs_dilation=dilation)
+        return parallel.batch_sharded(y + bias)
 
 
 def causal_left_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:

@@ -144,11 +144,10 @@ def _shard_spec(*xs: jax.Array) -> P | None:
     mesh = jax.sharding.get_abstract_mesh()
     if axes is None or mesh.empty:
         return None
-    names = (axes,) if isinstance(axes, str) else tuple(axes)
-    split = math.prod(mesh.shape[n] for n in names)
+    split = _axes_size(mesh, axes)
     if split == 1 or any(x.ndim == 0 or x.shape[0] % split for x in xs):
         return None
-    return P(names)
+    return P(axes)
 
 
 def per_shard(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

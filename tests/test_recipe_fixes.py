@@ -37,12 +37,15 @@ def speech():
 
 def _init_level_db(config, audio) -> float:
     """Output level minus input level of the untrained generator, codebooks k-means-initialized
-    on this batch (as on the first training step)."""
+    on this batch (as before the first training step)."""
     models = build_models(config)
     state = jax.jit(lambda: init_state(models, 0, 1280))()
-    (out, _), _ = models.generator.apply(
+    _, quantizer = models.generator.apply(
         {"params": state["gen_params"], "quantizer": state["quantizer"]}, jnp.asarray(audio),
-        None, train=True, rngs={"dropout": jax.random.key(0), "quantizer": jax.random.key(1)},
+        None, method="initialize_codebooks", rngs={"quantizer": jax.random.key(1)},
+        mutable=["quantizer"])
+    (out, _), _ = models.generator.apply(
+        {"params": state["gen_params"], **quantizer}, jnp.asarray(audio), None, train=True, rngs={"dropout": jax.random.key(0), "quantizer": jax.random.key(1)},
         mutable=["quantizer"])
     level = lambda x: 10 * np.log10(np.mean(np.square(np.asarray(x))) + 1e-20)
     return float(level(out) - level(audio))

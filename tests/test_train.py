@@ -12,7 +12,7 @@ from sscodec import parallel
 from sscodec.checkpoint import Checkpointer
 from sscodec.train.loop import NonFiniteLossError, train_and_evaluate
 from sscodec.train.state import build_models, create_state, crop_length
-from sscodec.train.step import compile_train_step
+from sscodec.train.step import compile_train_step, initialize_codebooks
 
 
 def compiled_on_one_batch(config):
@@ -22,6 +22,7 @@ def compiled_on_one_batch(config):
     state = create_state(models, config, mesh)
     data = pipeline.make_training_data(config, num_steps=1)
     batch = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh)
+    state = initialize_codebooks(config, models, state, batch)
     return state, batch, compile_train_step(config, models, state, batch)
 
 
@@ -62,6 +63,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_config, tmp_path):
     models = build_models(config)
     restored, meta = checkpointer.restore(create_state(models, config))
     assert meta["step"] == 4
+    assert bool(restored["quantizer"]["quantizer"]["initialized"])  # the loop ran the k-means init
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored)
                if np.issubdtype(np.asarray(x).dtype, np.floating))
     checkpointer.close()
@@ -79,6 +81,7 @@ def test_paper_config_train_step_runs(paper_config):
     audio = (0.1 * np.random.default_rng(0).standard_normal((2, crop_length(config)))).astype(np.float32)
     batch = parallel.global_batch({"input": audio, "target": audio,
                                    "denoise": np.zeros(2, np.int32)}, mesh)
+    state = initialize_codebooks(config, models, state, batch)
     state, metrics = compile_train_step(config, models, state, batch)(state, batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert bool(state["quantizer"]["quantizer"]["initialized"])

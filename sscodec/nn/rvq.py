@@ -4,6 +4,12 @@ Codebooks and their statistics live in the `quantizer` variable collection, neve
 they are updated by exponential moving averages, not by gradients. Every statistic is a sum over
 all frames of the batch, so when the batch is sharded across devices `jit` reduces over the global
 batch and every device holds the same codebooks (no hand-written all-reduce, no desync).
+
+The k-means init is its own method (`initialize_codebooks`), run once before training as a
+separate compiled program (sscodec.train.step.initialize_codebooks), so the train step carries
+no k-means. A dead code's replacement is a frame of example `code mod batch`, at a random
+position: each device draws from the examples it holds, and the rule does not depend on how the
+batch is split, so 1 and 8 devices replace dead codes with the same frames.
 """
 
 from __future__ import annotations
@@ -54,6 +60,17 @@ def kmeans(x: jax.Array, key: jax.Array, num_clusters: int, iters: int):
     centroids, _ = jax.lax.scan(step, centroids, None, length=iters)
     counts = jax.nn.one_hot(nearest_code(x, centroids), num_clusters, dtype=x.dtype).sum(0)
     return centroids, counts
+
+
+def replacement_frames(x: jax.Array, key: jax.Array, num_codes: int) -> jax.Array:
+    """One candidate frame per code from x [B, S, D]: code j gets a frame of example j mod B at a
+    uniformly drawn position. A gather within each example, so a batch-sharded x is read where it
+    lies (no device fetches another's frames) and the draw is the same for any sharding."""
+    batch, frames, dim = x.shape
+    rounds = -(-num_codes // batch)  # codes per example, rounded up
+    positions = jax.random.randint(key, (batch, rounds), 0, frames)
+    picked = jnp.take_along_axis(x, positions[..., None], axis=1)  # [B, rounds, D]
+    return picked.transpose(1, 0, 2).reshape(rounds * batch, dim)[:num_codes]
 
 
 class ResidualVectorQuantizer(nn.Module):
@@ -152,6 +169,16 @@ class ResidualVectorQuantizer(nn.Module):
         _, (codebook, counts) = jax.lax.scan(stage, flat, keys)
         return codebook, counts, codebook * counts[..., None]
 
+    def initialize_codebooks(self, x: jax.Array) -> None:
+        """k-means init of every stage's codebook from embeddings x [B, S, D] (stage i on the
+        residual of stages < i), with EMA statistics as if each centroid had its cluster's
+        hits. Uses the `quantizer` rng; the collection must be mutable."""
+        flat = jax.lax.stop_gradient(x.astype(jnp.float32)).reshape(-1, self.dim)
+        codebook, counts, embed_sum = self._kmeans_init(flat, self.make_rng(COLLECTION))
+        self.codebook.value, self.cluster_size.value, self.embed_sum.value = (
+            codebook, counts, embed_sum)
+        self.initialized.value = jnp.array(True)
+
     def __call__(self, x: jax.Array, n_q: jax.Array | None = None, train: bool = False):
         """Quantizes x [B, S, D] with the first n_q[b] quantizers for example b.
 
@@ -170,12 +197,7 @@ class ResidualVectorQuantizer(nn.Module):
         codebook, cluster_size, embed_sum = (
             self.codebook.value, self.cluster_size.value, self.embed_sum.value)
         if update:
-            init_key, dead_key = jax.random.split(self.make_rng(COLLECTION))
-            codebook, cluster_size, embed_sum = jax.lax.cond(
-                self.initialized.value,
-                lambda: (codebook, cluster_size, embed_sum),
-                lambda: self._kmeans_init(jax.lax.stop_gradient(flat), init_key))
-            dead_keys = jax.random.split(dead_key, self.num_quantizers)
+            dead_keys = jax.random.split(self.make_rng(COLLECTION), self.num_quantizers)
         else:
             dead_keys = jnp.zeros((self.num_quantizers, 2), jnp.uint32)
 
@@ -200,7 +222,7 @@ class ResidualVectorQuantizer(nn.Module):
                 cb = es / smoothed[:, None]
                 dead = cs < threshold
                 replaced = jnp.mean(dead.astype(jnp.float32))
-                candidates = stats_input[jax.random.randint(key, (n,), 0, stats_input.shape[0])]
+                candidates = replacement_frames(stats_input.reshape(batch, frames, -1), key, n)
                 cb = jnp.where(dead[:, None], candidates, cb)
                 es = jnp.where(dead[:, None], candidates * restart, es)
                 cs = jnp.where(dead, restart, cs)
@@ -213,7 +235,6 @@ class ResidualVectorQuantizer(nn.Module):
         commit_loss = commit.sum() / jnp.maximum(frame_nq.sum(), 1).astype(jnp.float32)
         if update:
             self.codebook.value, self.cluster_size.value, self.embed_sum.value = new_cb, new_cs, new_es
-            self.initialized.value = jnp.array(True)
         # Straight-through: the forward pass sees the quantized value, the gradient is identity.
         quantized_st = x32 + jax.lax.stop_gradient(quantized - x32)
         aux = {

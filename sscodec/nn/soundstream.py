@@ -59,6 +59,11 @@ class SoundStream(nn.Module):
         """Codes [B, frames, n] -> audio [B, frames * M]."""
         return self.synthesize(self.quantizer.decode(codes), denoise)
 
+    def initialize_codebooks(self, audio: jax.Array, denoise: jax.Array | None = None) -> None:
+        """k-means init of the RVQ codebooks from this audio's embeddings (see
+        ResidualVectorQuantizer.initialize_codebooks); `quantizer` mutable, its rng given."""
+        self.quantizer.initialize_codebooks(self.embed(audio, denoise))
+
     def __call__(self, audio: jax.Array, denoise: jax.Array | None = None, train: bool = False,
                  n_q: int | None = None):
         """Full codec pass. While training with quantizer dropout, n_q ~ U{1..N_q} per example."""

@@ -1,7 +1,8 @@
 """`train_and_evaluate(config, workdir)`: the training loop as a library function.
 
 It builds the models and the state (or restores the latest checkpoint in `workdir`), compiles the
-train step ahead of time, then runs it with a progress bar, metrics (metrics.jsonl, TensorBoard),
+train step ahead of time, k-means-initializes a fresh run's codebooks on its first batch (once,
+as its own program), then runs the step with a progress bar, metrics (metrics.jsonl, TensorBoard),
 audio samples, validation on held-out clips (sscodec.train.validation) and periodic Orbax
 checkpoints. A non-finite loss stops the run with `NonFiniteLossError` before anything non-finite
 is saved, so the last checkpoint stays good.
@@ -29,7 +30,7 @@ from sscodec import parallel, runtime
 from sscodec.config import INIT_FROM_WEIGHTS, samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
 from sscodec.train.state import build_models, count_params, create_state, crop_length
-from sscodec.train.step import compile_train_step
+from sscodec.train.step import codebooks_initialized, compile_train_step, initialize_codebooks
 from sscodec.train import validation
 
 log = logging.getLogger(__name__)
@@ -183,11 +184,17 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     previous = None  # the last step's loss: blocking on it bounds the steps in flight
     window_start, window_steps = time.perf_counter(), 0
     eval_postfix: dict = {}
+    needs_codebooks = not codebooks_initialized(state)
     try:
         for step in range(start, config.num_steps):
             local, skipped_now = pipeline.split_batch(next(batches))
             skipped += skipped_now
             batch = parallel.global_batch(local, mesh, rules)
+            if needs_codebooks:  # k-means on the first batch, once, outside the train step
+                t0 = time.perf_counter()
+                state = initialize_codebooks(config, models, state, batch)
+                needs_codebooks = False
+                log.info("codebooks initialized by k-means in %.1f s", time.perf_counter() - t0)
             state, metrics = compiled(state, batch)
             done = step + 1
             # At most this step in flight: the host waits for the previous one before preparing

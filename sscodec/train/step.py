@@ -148,6 +148,34 @@ def lower_train_step(config: ConfigDict, models: Models, state: State, batch: Ba
         return jit_train_step(config, models, state, batch).lower(state, batch)
 
 
+def codebooks_initialized(state: State) -> bool:
+    """Whether the state's RVQ codebooks have had their k-means init."""
+    return bool(jax.device_get(state["quantizer"]["quantizer"]["initialized"]))
+
+
+def initialize_codebooks(config: ConfigDict, models: Models, state: State, batch: Batch) -> State:
+    """The state with k-means-initialized codebooks, from the embeddings of `batch` under the
+    state's generator: a program compiled and run once, before the first step, with the state's
+    and batch's shardings (the k-means sums reduce over the global batch). The state is donated.
+    The key is the run's rng folded with 2**32 - 1, a step number no run reaches."""
+    gen = models.generator
+
+    def init(state: State, batch: Batch) -> State:
+        key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), 2**32 - 1)
+        _, mutated = gen.apply({"params": state["gen_params"], "quantizer": state["quantizer"]},
+                               batch["input"], batch["denoise"], rngs={"quantizer": key},
+                               method="initialize_codebooks", mutable=["quantizer"])
+        return {**state, "quantizer": mutated["quantizer"]}
+
+    state_sh = jax.tree.map(lambda x: x.sharding, state)
+    batch_sh = jax.tree.map(lambda x: x.sharding, batch)
+    sharding = jax.tree.leaves(batch_sh)[0]
+    with parallel.batch_partitioned(sharding.mesh, sharding.spec[0] if sharding.spec else None):
+        compiled = jax.jit(init, in_shardings=(state_sh, batch_sh), out_shardings=state_sh,
+                           donate_argnums=0).lower(state, batch).compile()
+    return compiled(state, batch)
+
+
 def compile_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
     """The jitted, donated step, compiled ahead of time for these (sharded) arguments."""
     return lower_train_step(config, models, state, batch).compile()

@@ -49,8 +49,10 @@ def topology_devices(topology: str, num_slices: int = 1,
     return list(topo.devices)
 
 
-def compile_for_topology(config: ConfigDict, topology: str, num_slices: int = 1) -> dict[str, Any]:
-    """Compiles the train step for `topology` and reports memory per chip, FLOPs and fit."""
+def compile_for_topology(config: ConfigDict, topology: str, num_slices: int = 1,
+                         keep_hlo: bool = False) -> dict[str, Any]:
+    """Compiles the train step for `topology` and reports memory per chip, FLOPs and fit
+    (`keep_hlo`: the compiled HLO text too, under "hlo")."""
     config = config.copy_and_resolve_references()
     if config.discriminator.grouped_conv == "auto":
         config.discriminator.grouped_conv = "lax"  # what "auto" picks on TPU
@@ -95,6 +97,7 @@ def compile_for_topology(config: ConfigDict, topology: str, num_slices: int = 1)
         "fits": None if hbm is None else total <= hbm,
         "flops_per_step_per_chip": flops,
         "flops_per_step": flops * len(devices),
+        **({"hlo": compiled.as_text()} if keep_hlo else {}),
     }
 
 

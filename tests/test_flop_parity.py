@@ -15,7 +15,7 @@ from tests.conftest import run_on_fake_devices
 SCRIPT = r'''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from sscodec import audio, parallel
+from sscodec import audio, hlo_collectives, parallel
 from sscodec.config import load_config
 from sscodec.train.state import abstract_state, build_models, crop_length, shardings_for
 from sscodec.train.step import lower_train_step
@@ -32,14 +32,32 @@ def per_device_flops(n, shape):
     batch = {"input": jax.ShapeDtypeStruct((n, length), jnp.float32, sharding=sharding),
              "target": jax.ShapeDtypeStruct((n, length), jnp.float32, sharding=sharding),
              "denoise": jax.ShapeDtypeStruct((n,), jnp.int32, sharding=sharding)}
-    cost = lower_train_step(config, models, state, batch).compile().cost_analysis()
-    return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+    compiled = lower_train_step(config, models, state, batch).compile()
+    cost = compiled.cost_analysis()
+    found = hlo_collectives.collectives(compiled.as_text(), n)
+    return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"]), found, state, config
 
-one = per_device_flops(1, (1, 1))
+one = per_device_flops(1, (1, 1))[0]
 for n, shape in ((2, (2, 1)), (4, (4, 1)), (8, (8, 1)), (8, (4, 2))):
-    ratio = per_device_flops(n, shape) / one
+    flops, found, state, config = per_device_flops(n, shape)
+    ratio = flops / one
     print(f"N={n} mesh={shape} per-device FLOPs / 1-device FLOPs = {ratio:.3f}", flush=True)
     assert abs(ratio - 1) < 0.10, (n, shape, ratio)
+    if shape == (8, 1):  # data parallel: what crosses devices does not grow with the batch
+        total = hlo_collectives.bytes_by_kind(found)
+        size = lambda tree: 4 * sum(x.size for x in jax.tree.leaves(tree))
+        gen, disc = size(state["gen_params"]), size(state["disc_params"])
+        q = config.quantizer
+        stats = 4 * q.num_quantizers * q.codebook_size * (config.model.embedding_dim + 1)
+        candidates = 4 * q.num_quantizers * q.codebook_size * config.model.embedding_dim
+        print("collective bytes", total, "params", gen + disc, flush=True)
+        # The gradients, the codebooks' EMA sums and a few scalars; no gathered activations.
+        # The discriminators' gradient is the sum of their passes on real and on reconstructed
+        # audio: CPU's XLA all-reduces each pass's partial sum, TPU's adds them first (a v5e
+        # compile of this config all-reduces 0.99x the discriminators' parameter bytes).
+        assert gen + disc + stats <= total["all-reduce"] <= 1.05 * (gen + 2 * disc + stats), total
+        assert total["all-gather"] == candidates, total  # dead-code candidates, one per code
+        assert total["reduce-scatter"] == total["all-to-all"] == 0, total
 
 # per_shard: the FFT of a batch-sharded signal stays local and gives the unpartitioned values.
 mesh = parallel.make_mesh(None, jax.devices())

@@ -210,12 +210,15 @@ class ResidualVectorQuantizer(nn.Module):
             q = cb[idx]
             active = (i < frame_nq).astype(jnp.float32)  # [F]
             commit = jnp.mean(jnp.square(residual - q), -1) * active
-            used = jnp.mean(jnp.zeros((n,), jnp.float32).at[idx].set(1.0))  # codes hit by this batch
+            onehot = jax.nn.one_hot(idx, n, dtype=jnp.float32)
+            # Hits per code: a sum over frames (an all-reduce of one value per code when the
+            # batch is sharded; a scatter of the codes would gather every frame's index).
+            hits = onehot.sum(0)
+            used = jnp.mean((hits > 0).astype(jnp.float32))  # codes hit by this batch
             replaced = jnp.zeros((), jnp.float32)
             if update:
                 stats_input = jax.lax.stop_gradient(residual)
-                onehot = jax.nn.one_hot(idx, n, dtype=jnp.float32)
-                cs = decay * cs + (1 - decay) * onehot.sum(0)
+                cs = decay * cs + (1 - decay) * hits
                 es = decay * es + (1 - decay) * (onehot.T @ stats_input)
                 total = cs.sum()
                 smoothed = (cs + eps) / (total + n * eps) * total

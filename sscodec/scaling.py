@@ -19,6 +19,7 @@ Weak-scaling efficiency of N chips = step(8 chips) / step(N chips) at the same b
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from ml_collections import ConfigDict
@@ -78,9 +79,29 @@ def scaling_point(config: ConfigDict, topology: str, num_slices: int = 1) -> dic
     report = aot.compile_for_topology(config, topology, num_slices, keep_hlo=True)
     found = hlo_collectives.collectives(report.pop("hlo"), report["chips"])
     chip = CHIPS[aot.chip_family(topology)]
-    top = sorted(found, key=lambda c: -c.bytes * c.count)[:5]
     return {**report, **estimate(report, found, chip),
-            "largest_collectives": [dataclasses.asdict(c) for c in top]}
+            "collectives": [dataclasses.asdict(c) for c in found]}
+
+
+def extrapolate(point: dict[str, Any], topology: str, chips: int,
+                num_slices: int = 1) -> dict[str, Any]:
+    """A compiled data-parallel point carried to `chips` chips without compiling: with the same
+    batch per chip, each chip runs the same program (same FLOPs, memory and collective bytes);
+    only the collectives over all chips get the larger group (and cross slices over DCN).
+    Groups smaller than the compiled point's chip count (an fsdp axis) are unchanged."""
+    from sscodec import aot
+
+    found = [hlo_collectives.Collective(**c) for c in point["collectives"]]
+    found = [dataclasses.replace(c, group=chips) if c.group == point["chips"] else c
+             for c in found]
+    per_chip_batch = point["global_batch"] // point["chips"]
+    report = {**point, "topology": topology, "num_slices": num_slices, "chips": chips,
+              "global_batch": per_chip_batch * chips, "compile_s": 0.0,
+              "mesh": {**point["mesh"], "data": chips // max(point["mesh"].get("fsdp", 1), 1)},
+              "extrapolated_from": f"{point['topology']} x {point['num_slices']}"}
+    chip = CHIPS[aot.chip_family(topology)]
+    return {**report, **estimate(report, found, chip),
+            "collectives": [dataclasses.asdict(c) for c in found]}
 
 
 def with_efficiency(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,13 +110,23 @@ def with_efficiency(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**p, "efficiency": base / p["step_s"]} for p in points]
 
 
+def min_batch_per_chip(point: dict[str, Any], share: float = 0.10) -> int:
+    """The smallest batch per chip whose estimated communication is at most `share` of the
+    step: compute grows with the batch per chip, a data-parallel step's collectives (the
+    gradients and codebook statistics) do not."""
+    per_chip = point["global_batch"] // point["chips"]
+    compute_per_example = point["compute_s"] / per_chip
+    comm = point["ici_s"] + point["dcn_s"]
+    return max(1, math.ceil(comm * (1 - share) / share / compute_per_example))
+
+
 def markdown(points: list[dict[str, Any]], title: str, notes: str = "") -> str:
     """The report table: one row per point."""
     rows = [f"# {title}", "", notes, "",
             "| chips | slices | mesh | batch/chip | TFLOP/chip/step | HBM GiB/chip | all-reduce MB "
             "| all-gather MB | reduce-scatter MB | compute ms | ICI ms | DCN ms | comm share "
-            "| efficiency vs 8 |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| efficiency vs 8 | batch/chip for comm <= 10% |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in sorted(points, key=lambda p: p["chips"]):
         b = p["collective_bytes"]
         mesh = " x ".join(f"{k} {v}" for k, v in p["mesh"].items())
@@ -105,7 +136,9 @@ def markdown(points: list[dict[str, Any]], title: str, notes: str = "") -> str:
             f"| {p['memory_per_chip']['total_gib']:.2f} | {b['all-reduce'] / 1e6:.1f} "
             f"| {b['all-gather'] / 1e6:.1f} | {b['reduce-scatter'] / 1e6:.1f} "
             f"| {1e3 * p['compute_s']:.2f} | {1e3 * p['ici_s']:.2f} | {1e3 * p['dcn_s']:.2f} "
-            f"| {100 * p['communication_share']:.1f}% | {100 * p['efficiency']:.1f}% |")
+            f"| {100 * p['communication_share']:.1f}% | {100 * p['efficiency']:.1f}%"
+            + (" (extrapolated)" if p.get("extrapolated_from") else "")
+            + f" | {min_batch_per_chip(p)} |")
     return "\n".join(rows) + "\n"
 
 

@@ -87,3 +87,22 @@ def test_ring_time_and_step_estimate():
     assert points[0]["efficiency"] == 1.0
     assert points[1]["efficiency"] == pytest.approx(single["step_s"] / est["step_s"])
 
+
+
+def test_extrapolation_keeps_the_per_chip_program_and_widens_all_chip_groups():
+    point = {"topology": "v5e:2x4", "num_slices": 1, "chips": 8, "global_batch": 16,
+             "mesh": {"data": 8, "fsdp": 1}, "flops_per_step_per_chip": 1e12,
+             "collectives": [dataclasses.asdict(h.Collective("all-reduce", 1000, 8, 1, "grads")),
+                             dataclasses.asdict(h.Collective("all-gather", 10, 2, 3, "fsdp"))]}
+    far = scaling.extrapolate(point, "v5e:16x16", 1024, num_slices=4)
+    assert (far["chips"], far["global_batch"], far["mesh"]["data"]) == (1024, 2048, 1024)
+    assert [c["group"] for c in far["collectives"]] == [1024, 2]
+    assert far["flops_per_step_per_chip"] == 1e12 and far["dcn_s"] > 0
+    assert far["extrapolated_from"] == "v5e:2x4 x 1"
+
+
+def test_min_batch_per_chip_for_a_communication_share():
+    point = {"global_batch": 16, "chips": 8, "compute_s": 0.002, "ici_s": 0.001, "dcn_s": 0.0}
+    # compute 1 ms per example, communication 1 ms: 9 examples make it 10% of the step
+    assert scaling.min_batch_per_chip(point) == 9
+    assert scaling.min_batch_per_chip({**point, "ici_s": 0.0}) == 1

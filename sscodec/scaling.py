@@ -29,11 +29,9 @@ from sscodec import hlo_collectives
 
 @dataclasses.dataclass(frozen=True)
 class Chip:
-    peak_bf16_flops: float  # FLOP/s
-    hbm_gib: float
+    peak_bf16_flops: float  # FLOP/s (HBM per chip: sscodec.aot.HBM_GIB, which the fit check uses)
     ici_allreduce_bytes_per_s: float  # per chip
     dcn_bytes_per_s: float  # per chip, across slices
-    chips_per_slice_max: int
     source: str
 
 
@@ -42,8 +40,8 @@ class Chip:
 # all-reduce bandwidth / its chips; per-chip DCN = the pod's data-center network bandwidth / its
 # chips (v5e: 2 x 100 Gbps NICs per 8-chip host gives the same 25 Gbps per chip).
 CHIPS = {
-    "v5e": Chip(peak_bf16_flops=197e12, hbm_gib=16, ici_allreduce_bytes_per_s=51.2e12 / 256,
-                dcn_bytes_per_s=6.4e12 / 8 / 256, chips_per_slice_max=256,
+    "v5e": Chip(peak_bf16_flops=197e12, ici_allreduce_bytes_per_s=51.2e12 / 256,
+                dcn_bytes_per_s=6.4e12 / 8 / 256,
                 source="cloud.google.com/tpu/docs/v5e: 197 TFLOP/s bf16, 16 GB HBM at 819 GB/s, "
                        "ICI 400 GB/s bidirectional per chip, pod (256 chips) all-reduce "
                        "bandwidth 51.2 TB/s, data-center network 6.4 Tbps per pod"),

@@ -140,11 +140,16 @@ def jit_train_step(config: ConfigDict, models: Models, state: State, batch: Batc
                    out_shardings=(state_sh, metrics_sh), donate_argnums=0)
 
 
-def lower_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
-    """The jitted step lowered for these (sharded) arguments, traced under the batch's mesh so
-    that ops GSPMD cannot split over the batch run per device (`parallel.per_shard`)."""
+def _under_batch_mesh(batch: Batch):
+    """Trace inside this so that ops GSPMD cannot split over the batch run per device
+    (`parallel.per_shard`): the batch's mesh and the mesh axes its leading dimension is split over."""
     sharding = jax.tree.leaves(batch)[0].sharding
-    with parallel.batch_partitioned(sharding.mesh, sharding.spec[0] if sharding.spec else None):
+    return parallel.batch_partitioned(sharding.mesh, sharding.spec[0] if sharding.spec else None)
+
+
+def lower_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):
+    """The jitted step lowered for these (sharded) arguments, traced under the batch's mesh."""
+    with _under_batch_mesh(batch):
         return jit_train_step(config, models, state, batch).lower(state, batch)
 
 
@@ -169,8 +174,7 @@ def initialize_codebooks(config: ConfigDict, models: Models, state: State, batch
 
     state_sh = jax.tree.map(lambda x: x.sharding, state)
     batch_sh = jax.tree.map(lambda x: x.sharding, batch)
-    sharding = jax.tree.leaves(batch_sh)[0]
-    with parallel.batch_partitioned(sharding.mesh, sharding.spec[0] if sharding.spec else None):
+    with _under_batch_mesh(batch):
         compiled = jax.jit(init, in_shardings=(state_sh, batch_sh), out_shardings=state_sh,
                            donate_argnums=0).lower(state, batch).compile()
     return compiled(state, batch)

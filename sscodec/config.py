@@ -104,6 +104,10 @@ def default_config() -> ConfigDict:
     # 1e-5 biases the output level down by several dB). See losses.py.
     l.log_floor = "relative"
     l.log_epsilon = 1e-3
+    # The form of the reconstruction loss: "paper" (L1 of mel magnitudes + sqrt(s/2)-weighted L2
+    # of log mels, dominated by the loud low bins of the long windows) or "log_l1" (ours, DAC's:
+    # L1 of log10 mels, every scale, bin and frame weighing the same in dB). See losses.py.
+    l.mel_loss = "paper"
     # Ours: EnCodec's loss balancer. Each family's gradient at the generator output gets a fixed
     # share (reconstruction, adversarial, feature matching) of a unit total, whatever the losses'
     # scales (see train/balancer.py). False: the paper's fixed lambdas below.
@@ -119,6 +123,11 @@ def default_config() -> ConfigDict:
     o.discriminator_lr = 1e-4
     o.b1 = 0.5
     o.b2 = 0.9
+    # "constant" (the paper's) or "cosine" (ours: down to final_lr_fraction at num_steps), both
+    # after warmup_steps of linear warm-up; applied in the step, see train/schedule.py.
+    o.lr_schedule = "constant"
+    o.warmup_steps = 0
+    o.final_lr_fraction = 0.1
     o.grad_clip_norm = 0.0  # 0 disables clipping
 
     c.data = dt = ConfigDict()
@@ -305,6 +314,9 @@ def validate(config: ConfigDict) -> None:
     _check(n >= 2 and n & (n - 1) == 0, "quantizer.codebook_size",
            f"must be a power of two >= 2 (codes are log2(N)-bit), got {n}")
     _check(0.0 < q.ema_decay < 1.0, "quantizer.ema_decay", "must be in (0, 1)")
+    _check(config.optim.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
+    _check(0.0 <= config.optim.final_lr_fraction <= 1.0, "optim.final_lr_fraction",
+           "must be in [0, 1]")
     _check(q.kmeans_iters >= 0, "quantizer.kmeans_iters", "must be >= 0")
     _check(d.grouped_conv in ("auto", "patches", "lax"), "discriminator.grouped_conv",
            "must be 'auto', 'patches' or 'lax'")
@@ -315,7 +327,9 @@ def validate(config: ConfigDict) -> None:
                          ("model.activation", ("elu", "snake")),
                          ("discriminator.conv_init", ("torch", "lecun")),
                          ("loss.mel_l1", ("sum", "mean")),
-                         ("loss.log_floor", ("relative", "absolute"))):
+                         ("loss.log_floor", ("relative", "absolute")),
+                         ("loss.mel_loss", ("paper", "log_l1")),
+                         ("optim.lr_schedule", ("constant", "cosine"))):
         section, leaf = key.split(".")
         _check(config[section][leaf] in allowed, key,
                f"must be one of {allowed}, got {config[section][leaf]!r}")

@@ -81,6 +81,10 @@ def test_reconstruction_loss_prefers_the_true_level(speech):
     target = jnp.asarray(speech)
     for noise_db in (-30.0, -40.0):
         assert abs(_best_gain_db(target, noise_db)) <= 1.0, noise_db
+    # DAC's log-mel L1 (every quiet bin counts as much as a loud one) at 40 dB; at 30 dB the
+    # noise in the quiet bins already pulls it 1.5 dB down.
+    assert abs(_best_gain_db(target, -40.0, form="log_l1")) <= 1.0
+    assert abs(_best_gain_db(target, -30.0, form="log_l1")) <= 2.0
     # The old setting (L1 averaged over mel bins, absolute floor 1e-5) pulls the level down.
     old = _best_gain_db(target, -30.0, mel_l1="mean", log_floor="absolute", log_epsilon=1e-5)
     assert old < -2.0
@@ -96,6 +100,22 @@ def test_reconstruction_loss_terms_and_errors(speech):
     assert summed == pytest.approx(64 * mean, rel=1e-3)
     with pytest.raises(ValueError, match="log_floor"):
         losses.multiscale_mel_loss(x, x, RATE, log_floor="nope")
+    with pytest.raises(ValueError, match="form"):
+        losses.multiscale_mel_loss(x, x, RATE, form="nope")
+
+
+def test_log_l1_mel_loss_weighs_every_scale_the_same_in_db(speech):
+    # A gain error g costs |log10 g| at every bin of every scale (floor far below the signal),
+    # so 6 scales cost 6 |log10 g| whatever the window; the paper's form grows with the window.
+    x = jnp.asarray(speech)
+    tiny = dict(log_floor="relative", log_epsilon=1e-9)
+    assert float(losses.multiscale_mel_loss(x, x, RATE, form="log_l1")) == pytest.approx(0.0, abs=1e-5)
+    whole = float(losses.multiscale_mel_loss(x, 0.5 * x, RATE, form="log_l1", **tiny))
+    assert whole == pytest.approx(6 * np.log10(2.0), rel=1e-3)
+    per_scale = [float(losses.multiscale_mel_loss(x, 0.5 * x, RATE, (w,), 64, form=f, **tiny))
+                 for f in ("log_l1", "paper") for w in (64, 2048)]
+    assert per_scale[0] == pytest.approx(per_scale[1], rel=1e-3)
+    assert per_scale[3] > 5 * per_scale[2]
 
 
 def test_weight_norm_reparametrizes_without_changing_init(tiny_config):

@@ -167,7 +167,8 @@ def profile(context, runs: int) -> list[tuple[str, float, float, float]]:
     for w, n in zip(l.mel_windows, losses.mel_bins_per_window(l.mel_windows, l.mel_bins)):
         add(f"mel loss + grad, window {w}, {n} bins", jax.value_and_grad(
             lambda t, r, w=w, n=n: losses.multiscale_mel_loss(t, r, config.sample_rate, (w,), n,
-                                                         l.log_epsilon, l.mel_l1, l.log_floor), 1),
+                                                         l.log_epsilon, l.mel_l1, l.log_floor,
+                                                         l.mel_loss), 1),
             audio, recon)
     disc_params = state["disc_params"]
     style = ConvStyle(d.conv_init, d.weight_norm)

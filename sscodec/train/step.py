@@ -20,6 +20,7 @@ from ml_collections import ConfigDict
 
 from sscodec import losses, parallel
 from sscodec.train import balancer as balancer_lib
+from sscodec.train.schedule import lr_factor
 from sscodec.train.state import Models, State
 
 Batch = dict[str, jax.Array]
@@ -39,9 +40,13 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
 
     def reconstruction_loss(target, recon):
         return losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
-                                          mel_bins, l.log_epsilon, l.mel_l1, l.log_floor)
+                                          mel_bins, l.log_epsilon, l.mel_l1, l.log_floor,
+                                          l.mel_loss)
 
-    def gan(disc_params, disc_opt, target, recon):
+    def scaled(updates, factor):
+        return jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
+
+    def gan(disc_params, disc_opt, target, recon, factor):
         """The GAN half: the generator's adversarial and feature-matching output gradients, and
         the discriminator update on (target, detached recon)."""
         real_out, real_vjp = jax.vjp(lambda p: disc_apply(p, target), disc_params)
@@ -57,11 +62,11 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
             losses.hinge_discriminator_loss, argnums=(0, 1))(real_out, jax.lax.stop_gradient(fake_out))
         disc_grads = jax.tree.map(jnp.add, real_vjp(d_real)[0], fake_vjp(d_fake)[0])
         disc_updates, disc_opt = models.disc_tx.update(disc_grads, disc_opt, disc_params)
-        disc_params = optax.apply_updates(disc_params, disc_updates)
+        disc_params = optax.apply_updates(disc_params, scaled(disc_updates, factor))
         metrics = {"loss/discriminator": disc_loss, "norm/discriminator_grad": optax.tree.norm(disc_grads)}
         return (adv, feat, g_adv, g_feat), disc_params, disc_opt, metrics
 
-    def no_gan(disc_params, disc_opt, target, recon):
+    def no_gan(disc_params, disc_opt, target, recon, factor):
         zero = jnp.zeros((), jnp.float32)
         metrics = {"loss/discriminator": zero, "norm/discriminator_grad": zero}
         return (zero, zero, jnp.zeros_like(recon), jnp.zeros_like(recon)), disc_params, disc_opt, metrics
@@ -71,6 +76,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
         dropout_key, quantizer_key = jax.random.split(key)
         inputs, target, denoise = batch["input"], batch["target"], batch["denoise"]
         adv_on = state["step"] >= l.adversarial_start_step
+        factor = lr_factor(config, state["step"])
 
         def generator(gen_params):
             (recon, aux), mutated = gen.apply(
@@ -85,7 +91,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
         # Before adversarial_start_step the discriminators are neither run nor trained: a cond,
         # so the reconstruction-only warm-up costs only the generator.
         (adv, feat, g_adv, g_feat), disc_params, disc_opt, disc_metrics = jax.lax.cond(
-            adv_on, gan, no_gan, state["disc_params"], state["disc_opt"], target, recon)
+            adv_on, gan, no_gan, state["disc_params"], state["disc_opt"], target, recon, factor)
 
         grads = (g_rec, g_adv, g_feat)
         active = (1.0, adv_on, adv_on)
@@ -99,7 +105,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
                             for name, w, g in zip(balancer_lib.FAMILIES, lambdas, grads)}
         (gen_grads,) = gen_vjp((g_out, jnp.asarray(commit_weight, jnp.float32)))
         gen_updates, gen_opt = models.gen_tx.update(gen_grads, state["gen_opt"], state["gen_params"])
-        gen_params = optax.apply_updates(state["gen_params"], gen_updates)
+        gen_params = optax.apply_updates(state["gen_params"], scaled(gen_updates, factor))
 
         adv_weight = adv_on.astype(jnp.float32)
         total = (l.lambda_rec * rec + adv_weight * (l.lambda_adv * adv + l.lambda_feat * feat)
@@ -112,7 +118,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
                    "loss/waveform_l1": jnp.mean(jnp.abs(recon - target)),
                    "level/output_minus_input_db": _level_db(recon) - _level_db(target),
                    **grad_metrics, **disc_metrics,
-                   "norm/generator_grad": optax.tree.norm(gen_grads),
+                   "norm/generator_grad": optax.tree.norm(gen_grads), "optim/lr_factor": factor,
                    "norm/generator_params": optax.tree.norm(gen_params),
                    "norm/discriminator_params": optax.tree.norm(disc_params)}
         new_state = {

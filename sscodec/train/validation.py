@@ -11,8 +11,8 @@ and averages over the clips:
     eval/mel@0.45kbps, eval/visqol_speech@0.45kbps, eval/pesq@0.45kbps, ..., eval/pesq@1.8kbps
 
 (the kbps of `kbps_for_num_quantizers`, written with :g), plus `eval/failed_scores` and
-`perf/eval_seconds`. "mel" is the training reconstruction loss with the config's mel settings
-(lower is better); the speech metrics (visqol_speech, pesq, stoi) skip clips labelled music. A
+`perf/eval_seconds`. "mel" is the paper-form reconstruction loss with the config's mel settings
+(lower is better; the paper's form whatever `loss.mel_loss` trains with, so recipes compare); the speech metrics (visqol_speech, pesq, stoi) skip clips labelled music. A
 score that fails on a clip (PESQ's "no utterances detected", a NaN from ViSQOL on a silent
 decode, any exception) is left out of that metric's average, logged and counted in
 `eval/failed_scores`; a metric that fails on every clip is left out of the results.

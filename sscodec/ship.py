@@ -253,6 +253,15 @@ def _same_data(a: str, b: str) -> bool:
     return where(a) == where(b)
 
 
+def _schedule(optim: dict) -> str:
+    """The learning-rate schedule in words ("" for the paper's constant rate, no warm-up)."""
+    kind, warmup = optim.get("lr_schedule", "constant"), optim.get("warmup_steps", 0)
+    words = f", {warmup} warm-up steps" if warmup else ""
+    if kind == "cosine":
+        words += f", cosine decay to {optim.get('final_lr_fraction', 0.1):g}x at the last step"
+    return words
+
+
 def _hours(seconds: float | None) -> str:
     if seconds is None:
         return "not recorded"
@@ -382,7 +391,7 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
         f"{stats['sessions']} session(s)",
         f"- adversarial training: {adversarial}",
         f"- optimizer: Adam (b1 {run_config['optim']['b1']}, b2 {run_config['optim']['b2']}), "
-        f"generator lr {run_config['optim']['generator_lr']:g}",
+        f"generator lr {run_config['optim']['generator_lr']:g}" + _schedule(run_config['optim']),
     ]
     last = stats["last_metrics"]
     if last:

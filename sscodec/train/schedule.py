@@ -14,6 +14,7 @@ structure whatever the schedule: a run can be resumed with another schedule or a
 from __future__ import annotations
 
 import jax.numpy as jnp
+import optax
 from ml_collections import ConfigDict
 
 SCHEDULES = ("constant", "cosine")
@@ -26,7 +27,6 @@ def lr_factor(config: ConfigDict, step) -> jnp.ndarray:
     warmup = jnp.minimum(1.0, (step + 1.0) / max(o.warmup_steps, 1))
     if o.lr_schedule == "constant":
         return warmup
-    span = max(config.num_steps - o.warmup_steps, 1)
-    progress = jnp.clip((step - o.warmup_steps) / span, 0.0, 1.0)
-    floor = o.final_lr_fraction
-    return warmup * (floor + (1.0 - floor) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
+    cosine = optax.cosine_decay_schedule(1.0, max(config.num_steps - o.warmup_steps, 1),
+                                         alpha=o.final_lr_fraction)
+    return warmup * cosine(jnp.maximum(step - o.warmup_steps, 0.0))

@@ -20,7 +20,7 @@ Evaluate on the held-out speakers:
   sscodec eval --workdir runs/speech_cpu --data data/asterisk/eval --kbps 1.5,3,6 --out evals/speech_cpu
 """
 
-from sscodec.config import default_config
+from sscodec.config import NO_GAN, default_config
 
 
 def get_config():
@@ -58,7 +58,8 @@ def get_config():
     # CPU, 2.6x a reconstruction step) lowered every held-out score (6 kbps mel 1,528 -> 1,665,
     # PESQ 1.33 -> 1.28, ViSQOL 1.29 -> 1.24), and the ELU run's 800 GAN steps added PESQ +0.09.
     # The same CPU time buys ~3x more reconstruction steps. Set a step below num_steps to add it.
-    config.loss.adversarial_start_step = config.num_steps
+    # NO_GAN rather than num_steps: a run resumed with a larger --config.num_steps stays GAN-free.
+    config.loss.adversarial_start_step = NO_GAN
     # Not adopted: loss.mel_loss = "log_l1" (DAC's log-mel L1). At step 400, same seed: ViSQOL
     # 1.39 vs 1.32 at 6 kbps but PESQ 1.05 vs 1.13 and the paper-form mel distance 2,390 vs 1,896.
     o = config.optim

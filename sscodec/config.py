@@ -31,6 +31,11 @@ class ConfigError(ValueError):
 INIT_FROM_WEIGHTS = ("gen_params", "quantizer", "disc_params")
 
 
+# loss.adversarial_start_step for "no adversarial phase": above any num_steps, so that a run
+# resumed with a larger --config.num_steps does not switch the GAN on by surprise.
+NO_GAN = 1_000_000_000
+
+
 def default_config() -> ConfigDict:
     """The paper's scalable 24 kHz SoundStream (C=32, D=256, N=1024, N_q=24 with quantizer dropout)."""
     c = ConfigDict()
@@ -115,7 +120,8 @@ def default_config() -> ConfigDict:
     l.balancer_shares = (0.5, 0.25, 0.25)
     l.balancer_decay = 0.999
     # Adversarial and feature losses switch on at this step (0: from the start). Before it the
-    # discriminators are neither run nor trained (the step costs only the generator).
+    # discriminators are neither run nor trained (the step costs only the generator). A step at
+    # or above num_steps means never; NO_GAN says so whatever num_steps is overridden to.
     l.adversarial_start_step = 0
 
     c.optim = o = ConfigDict()

@@ -324,8 +324,7 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
     rates = ", ".join(f"{r:g}" for r in bitrates)
     adversarial = (f"from step {loss['adversarial_start_step']}"
                    if loss["adversarial_start_step"] < run_config["num_steps"]
-                   else f"never (adversarial_start_step {loss['adversarial_start_step']} >= "
-                        f"num_steps {run_config['num_steps']}): reconstruction loss only")
+                   else "never: reconstruction loss only")
     kinds = sorted({k for source in sources for k in source["kinds"]})
     what = "speech" if kinds == ["speech"] else "audio"
     middle = bitrates[len(bitrates) // 2]

@@ -47,6 +47,14 @@ def test_overrides_apply_with_types():
     assert tuple(config.model.strides) == (4, 4, 5, 4) and config.quantizer.dropout is False
 
 
+def test_a_gan_free_recipe_stays_gan_free_when_num_steps_grows():
+    # A run resumed with a larger --config.num_steps once switched the GAN on by surprise, because
+    # the recipe had set adversarial_start_step = num_steps inside get_config().
+    path = os.path.join(ROOT, "experiments", "speech_cpu_24khz.py")
+    config = load_config(path, ["--config.num_steps=100000"])
+    assert config.loss.adversarial_start_step >= config.num_steps
+
+
 @pytest.mark.parametrize("override,key", [
     ("--config.quantizer.num_quantizerz=3", "quantizer.num_quantizerz"),
     ("--config.modle.strides=(2,2)", "modle"),

@@ -145,6 +145,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     start = int(jax.device_get(state["step"]))
     log.info("generator %.3f M params, discriminators %.3f M params",
              count_params(state["gen_params"]) / 1e6, count_params(state["disc_params"]) / 1e6)
+    start_gan = config.loss.adversarial_start_step
+    log.info("adversarial phase: %s", f"from step {start_gan}" if start_gan < config.num_steps
+             else f"off (loss.adversarial_start_step {start_gan} >= num_steps {config.num_steps})")
 
     # Validation clips and metric models load while the other processes compile (no collectives)
     validator = None  # only the main process scores; every process joins run_eval's gather

@@ -83,6 +83,11 @@ def default_config() -> ConfigDict:
     q.epsilon = 1e-5
 
     c.discriminator = d = ConfigDict()
+    # "soundstream" (the paper's: the STFT discriminator and the multi-scale wave discriminator)
+    # or "ms_stft" (EnCodec's multi-scale STFT discriminator alone, nn/ms_stft_discriminator.py).
+    d.kind = "soundstream"
+    d.ms_stft_windows = (2048, 1024, 512, 256, 128)  # EnCodec's; hop = window / 4
+    d.ms_stft_channels = 32  # EnCodec's filters
     d.wave_scales = 3
     d.wave_channels = 16
     d.wave_max_channels = 1024
@@ -332,6 +337,7 @@ def validate(config: ConfigDict) -> None:
     for key, allowed in (("model.conv_init", ("torch", "lecun")),
                          ("model.activation", ("elu", "snake")),
                          ("discriminator.conv_init", ("torch", "lecun")),
+                         ("discriminator.kind", ("soundstream", "ms_stft")),
                          ("loss.mel_l1", ("sum", "mean")),
                          ("loss.log_floor", ("relative", "absolute")),
                          ("loss.mel_loss", ("paper", "log_l1")),
@@ -356,6 +362,11 @@ def validate(config: ConfigDict) -> None:
            f"crop of {crop} samples is shorter than the largest mel window {max(l.mel_windows)}")
     _check(crop >= d.stft_window, "data.crop_frames",
            f"crop of {crop} samples is shorter than discriminator.stft_window")
+    _check(len(d.ms_stft_windows) >= 1 and all(w >= 16 and w % 4 == 0 for w in d.ms_stft_windows),
+           "discriminator.ms_stft_windows", "must be window lengths >= 16, multiples of 4")
+    _check(d.ms_stft_channels >= 1, "discriminator.ms_stft_channels", "must be >= 1")
+    _check(d.kind != "ms_stft" or crop >= max(d.ms_stft_windows), "data.crop_frames",
+           f"crop of {crop} samples is shorter than the largest discriminator.ms_stft_windows")
     _check(dt.batch_size >= 1, "data.batch_size", "must be >= 1")
     _validate_data(dt)
     _check(config.train.log_every >= 1, "train.log_every", "must be >= 1")
@@ -438,9 +449,10 @@ def samples_per_frame(config: ConfigDict) -> int:
 
 def init_length(config: ConfigDict) -> int:
     """The shortest input (whole frames) that builds every parameter: it must cover the STFT
-    discriminator's window. Parameter shapes do not depend on length, so init compiles fast."""
-    m = samples_per_frame(config)
-    return -(-max(config.discriminator.stft_window, m) // m) * m
+    discriminators' windows. Parameter shapes do not depend on length, so init compiles fast."""
+    m, d = samples_per_frame(config), config.discriminator
+    window = max(d.ms_stft_windows) if d.kind == "ms_stft" else d.stft_window
+    return -(-max(window, m) // m) * m
 
 
 def frame_rate(config: ConfigDict) -> float:

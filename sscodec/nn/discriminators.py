@@ -1,5 +1,7 @@
 """SoundStream's discriminators: 3-scale waveform (MelGAN-style) and the STFT discriminator.
 
+`discriminator.kind = "ms_stft"` swaps them for EnCodec's (ms_stft_discriminator.py).
+
 Each discriminator returns (logits [B, T_k], features: list of intermediate activations) so the
 losses can compute hinge terms on the logits and L1 feature matching on the features.
 The paper states no normalization for them; `discriminator.weight_norm` (our default, as MelGAN,
@@ -17,6 +19,7 @@ from ml_collections import ConfigDict, FrozenConfigDict
 
 from sscodec.audio import stft
 from sscodec.nn.conv import Conv, ConvStyle, GroupedConv1d
+from sscodec.nn.ms_stft_discriminator import MultiScaleSTFTDiscriminator
 
 LEAK = 0.2
 
@@ -130,7 +133,8 @@ class STFTDiscriminator(nn.Module):
 
 
 class Discriminators(nn.Module):
-    """All discriminators; returns [(logits, features)] with the STFT discriminator first."""
+    """All discriminators of `config.kind`; returns [(logits, features)], one per discriminator:
+    "soundstream": the STFT discriminator first, then the wave scales; "ms_stft": EnCodec's scales."""
 
     config: ConfigDict
     dtype: jnp.dtype | None = None  # compute dtype (parameters stay float32)
@@ -139,6 +143,9 @@ class Discriminators(nn.Module):
     def __call__(self, audio: jax.Array):
         d = self.config
         style = ConvStyle(d.conv_init, d.weight_norm)
+        if d.kind == "ms_stft":
+            return MultiScaleSTFTDiscriminator(tuple(d.ms_stft_windows), d.ms_stft_channels,
+                                               self.dtype, style, name="ms_stft")(audio)
         stft_out = STFTDiscriminator(d.stft_channels, d.stft_window, d.stft_hop, self.dtype,
                                      style, name="stft")(audio)
         wave_out = MultiScaleWaveDiscriminator(d.wave_scales, d.wave_channels, d.wave_max_channels,

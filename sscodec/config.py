@@ -128,6 +128,10 @@ def default_config() -> ConfigDict:
     # discriminators are neither run nor trained (the step costs only the generator). A step at
     # or above num_steps means never; NO_GAN says so whatever num_steps is overridden to.
     l.adversarial_start_step = 0
+    # Ours: for this many steps from adversarial_start_step the discriminators train alone (the
+    # generator keeps to the reconstruction loss), so that their first gradients to the generator
+    # come from discriminators that already tell real from fake. 0: the paper's (none).
+    l.adversarial_warmup_steps = 0
 
     c.optim = o = ConfigDict()
     o.generator_lr = 1e-4
@@ -346,6 +350,7 @@ def validate(config: ConfigDict) -> None:
         _check(config[section][leaf] in allowed, key,
                f"must be one of {allowed}, got {config[section][leaf]!r}")
     _check(l.log_epsilon > 0, "loss.log_epsilon", "must be > 0")
+    _check(l.adversarial_warmup_steps >= 0, "loss.adversarial_warmup_steps", "must be >= 0")
     _check(len(l.balancer_shares) == 3 and all(x >= 0 for x in l.balancer_shares)
            and l.balancer_shares[0] > 0, "loss.balancer_shares",
            "must be 3 shares >= 0 (reconstruction > 0, adversarial, feature matching)")

@@ -159,13 +159,15 @@ def test_balancer_gives_each_family_its_share():
 
 
 def test_three_loss_families_move_the_generator(tiny_config):
-    """Steps of the real train step, GAN on: every family reaches the generator's output, and
-    the balancer's average norms track each family (stated shares 0.5 / 0.25 / 0.25)."""
+    """Steps of the real train step, GAN on after a one-step discriminator warm-up: during it
+    the discriminators train while only the reconstruction reaches the generator; then every
+    family does, and the balancer's average norms track each (stated shares 0.5 / 0.25 / 0.25)."""
     from sscodec import parallel
     from sscodec.train.state import create_state, crop_length
     from sscodec.train.step import make_train_step
 
     config = tiny_config.copy_and_resolve_references()
+    config.loss.adversarial_start_step, config.loss.adversarial_warmup_steps = 0, 1
     models = build_models(config)
     mesh = parallel.make_mesh(config.mesh)
     state = create_state(models, config, mesh)
@@ -176,7 +178,12 @@ def test_three_loss_families_move_the_generator(tiny_config):
         audio = (rng.standard_normal((size, length)) * 0.1).astype(np.float32)
         batch = parallel.global_batch({"input": audio, "target": audio,
                                        "denoise": np.zeros((size,), np.int32)}, mesh)
+        disc_before = [np.array(x) for x in jax.tree.leaves(state["disc_params"])]
         state, metrics = step(state, batch)
+        if i == 0:  # the warm-up step: discriminators moved, GAN families not yet applied
+            disc_after = jax.tree.leaves(state["disc_params"])
+            assert any(not np.allclose(a, b) for a, b in zip(disc_before, disc_after))
+            assert np.all(np.asarray(state["balancer"]["weight"])[1:] == 0)
     for name in balancer.FAMILIES:
         assert float(metrics[f"grad_out/{name}"]) > 0, name
     averages = np.asarray(state["balancer"]["norm_sums"] / state["balancer"]["weight"])

@@ -76,6 +76,9 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
         dropout_key, quantizer_key = jax.random.split(key)
         inputs, target, denoise = batch["input"], batch["target"], batch["denoise"]
         adv_on = state["step"] >= l.adversarial_start_step
+        # During the discriminators' warm-up they train on the generator's output, but their
+        # gradients do not reach the generator yet (it keeps to the reconstruction loss).
+        gen_adv_on = state["step"] >= l.adversarial_start_step + l.adversarial_warmup_steps
         factor = lr_factor(config, state["step"])
 
         def generator(gen_params):
@@ -94,12 +97,12 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
             adv_on, gan, no_gan, state["disc_params"], state["disc_opt"], target, recon, factor)
 
         grads = (g_rec, g_adv, g_feat)
-        active = (1.0, adv_on, adv_on)
+        active = (1.0, gen_adv_on, gen_adv_on)
         if l.balancer:
             g_out, balancer, grad_metrics = balancer_lib.balance(
                 grads, active, tuple(l.balancer_shares), state["balancer"], l.balancer_decay)
         else:
-            g_out = sum(w * g for w, g in zip(lambdas, grads))
+            g_out = sum(w * a * g for w, a, g in zip(lambdas, active, grads))
             balancer = state["balancer"]
             grad_metrics = {f"grad_out/{name}": balancer_lib.per_example_norm(w * g)
                             for name, w, g in zip(balancer_lib.FAMILIES, lambdas, grads)}
@@ -107,7 +110,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
         gen_updates, gen_opt = models.gen_tx.update(gen_grads, state["gen_opt"], state["gen_params"])
         gen_params = optax.apply_updates(state["gen_params"], scaled(gen_updates, factor))
 
-        adv_weight = adv_on.astype(jnp.float32)
+        adv_weight = gen_adv_on.astype(jnp.float32)
         total = (l.lambda_rec * rec + adv_weight * (l.lambda_adv * adv + l.lambda_feat * feat)
                  + commit_weight * commit)
         metrics = {"loss/generator": total, "loss/reconstruction": rec, "loss/adversarial": adv,

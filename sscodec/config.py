@@ -370,7 +370,7 @@ def validate(config: ConfigDict) -> None:
     _check(len(d.ms_stft_windows) >= 1 and all(w >= 16 and w % 4 == 0 for w in d.ms_stft_windows),
            "discriminator.ms_stft_windows", "must be window lengths >= 16, multiples of 4")
     _check(d.ms_stft_channels >= 1, "discriminator.ms_stft_channels", "must be >= 1")
-    _check(d.kind != "ms_stft" or crop >= max(d.ms_stft_windows), "data.crop_frames",
+    _check(d.kind != "ms_stft" or crop >= discriminator_window(config), "data.crop_frames",
            f"crop of {crop} samples is shorter than the largest discriminator.ms_stft_windows")
     _check(dt.batch_size >= 1, "data.batch_size", "must be >= 1")
     _validate_data(dt)
@@ -455,9 +455,14 @@ def samples_per_frame(config: ConfigDict) -> int:
 def init_length(config: ConfigDict) -> int:
     """The shortest input (whole frames) that builds every parameter: it must cover the STFT
     discriminators' windows. Parameter shapes do not depend on length, so init compiles fast."""
-    m, d = samples_per_frame(config), config.discriminator
-    window = max(d.ms_stft_windows) if d.kind == "ms_stft" else d.stft_window
-    return -(-max(window, m) // m) * m
+    m = samples_per_frame(config)
+    return -(-max(discriminator_window(config), m) // m) * m
+
+
+def discriminator_window(config: ConfigDict) -> int:
+    """The longest STFT window of the configured discriminators (`discriminator.kind`)."""
+    d = config.discriminator
+    return max(d.ms_stft_windows) if d.kind == "ms_stft" else d.stft_window
 
 
 def frame_rate(config: ConfigDict) -> float:

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from sscodec.audio import hann, stft
@@ -46,7 +47,8 @@ class STFTScale(nn.Module):
     @nn.compact
     def __call__(self, audio: jax.Array):
         hop = self.window // 4
-        spec = stft(audio, self.window, hop) / jnp.sqrt(jnp.sum(jnp.square(hann(self.window))))
+        # torchaudio's normalized=True: divide by the window's L2 norm (a constant).
+        spec = stft(audio, self.window, hop) / float(np.linalg.norm(hann(self.window)))
         x = jnp.stack([spec.real, spec.imag], axis=-1)  # [B, frames, F, 2]
         if self.dtype is not None:
             x = x.astype(self.dtype)

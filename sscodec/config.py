@@ -118,6 +118,11 @@ def default_config() -> ConfigDict:
     # of log mels, dominated by the loud low bins of the long windows) or "log_l1" (ours, DAC's:
     # L1 of log10 mels, every scale, bin and frame weighing the same in dB). See losses.py.
     l.mel_loss = "paper"
+    # Ours: add this weight x the log_l1 form to the paper form ("paper" only; 0 = the paper's),
+    # with its own floor this many dB below the target's loudest mel bin (ViSQOL floors each
+    # frame 45 dB below its peak). ~700 gives the two terms equal output gradients on speech.
+    l.log_l1_weight = 0.0
+    l.log_l1_floor_db = 45.0
     # Ours: EnCodec's loss balancer. Each family's gradient at the generator output gets a fixed
     # share (reconstruction, adversarial, feature matching) of a unit total, whatever the losses'
     # scales (see train/balancer.py). False: the paper's fixed lambdas below.
@@ -350,6 +355,10 @@ def validate(config: ConfigDict) -> None:
         _check(config[section][leaf] in allowed, key,
                f"must be one of {allowed}, got {config[section][leaf]!r}")
     _check(l.log_epsilon > 0, "loss.log_epsilon", "must be > 0")
+    _check(l.log_l1_weight >= 0, "loss.log_l1_weight", "must be >= 0")
+    _check(l.log_l1_weight == 0 or l.mel_loss == "paper", "loss.log_l1_weight",
+           "adds a log_l1 term to loss.mel_loss='paper'; set it to 0 with 'log_l1'")
+    _check(l.log_l1_floor_db > 0, "loss.log_l1_floor_db", "must be > 0 (dB below the peak)")
     _check(l.adversarial_warmup_steps >= 0, "loss.adversarial_warmup_steps", "must be >= 0")
     _check(len(l.balancer_shares) == 3 and all(x >= 0 for x in l.balancer_shares)
            and l.balancer_shares[0] > 0, "loss.balancer_shares",

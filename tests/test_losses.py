@@ -76,6 +76,24 @@ def test_per_window_mel_bins_are_per_scale_losses_summed(audio):
         losses.multiscale_mel_loss(x, y, 24000, windows, (10, 40))
 
 
+def test_added_log_l1_term_ignores_what_lies_below_its_floor():
+    """The mix (paper form + weight x log_l1 floored 45 dB down): a tone 70 dB below the target's
+    peak is under the floor and barely moves the added term; the same tone 25 dB down does."""
+    t = np.arange(12000) / 24000
+    target = jnp.asarray(0.3 * np.sin(2 * np.pi * 220 * t), jnp.float32)[None]
+    tone = jnp.asarray(np.sin(2 * np.pi * 3000 * t), jnp.float32)[None] * 0.3
+
+    def added(estimate):  # the log_l1 term alone: the mix minus the paper form
+        mix = losses.multiscale_mel_loss(target, estimate, 24000, log_l1_weight=1.0)
+        return float(mix - losses.multiscale_mel_loss(target, estimate, 24000))
+
+    assert added(target) == pytest.approx(0.0, abs=1e-6)
+    below, above = added(target + tone * 10 ** (-70 / 20)), added(target + tone * 10 ** (-25 / 20))
+    assert below < 0.05 * above and above > 0.05  # measured: 0.008 and 0.39
+    with pytest.raises(ValueError, match="log_l1_weight"):
+        losses.multiscale_mel_loss(target, target, 24000, form="log_l1", log_l1_weight=1.0)
+
+
 def test_hinge_values():
     real = [(jnp.array([[2.0, 0.5]]), []), (jnp.array([[-1.0]]), [])]
     fake = [(jnp.array([[-2.0, 0.5]]), []), (jnp.array([[1.0]]), [])]

@@ -41,7 +41,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
     def reconstruction_loss(target, recon):
         return losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
                                           mel_bins, l.log_epsilon, l.mel_l1, l.log_floor,
-                                          l.mel_loss)
+                                          l.mel_loss, l.log_l1_weight, l.log_l1_floor_db)
 
     def scaled(updates, factor):
         return jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)

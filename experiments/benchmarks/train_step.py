@@ -6,6 +6,8 @@ Run (one table; figures vary up to 2x between runs on shared CPUs, so compare wi
   python experiments/benchmarks/train_step.py
   python experiments/benchmarks/train_step.py --configs speech_cpu_24khz --profile --no_peer
   python experiments/benchmarks/train_step.py --configs tiny --steps 20 --no_peer
+  python experiments/benchmarks/train_step.py --configs speech_cpu_24khz --gen_only --no_peer \
+      --config.model.decoder_channels=24    # any --config.KEY=VALUE applies to every config
 
 Each config's step is measured with the GAN half on (loss.adversarial_start_step=0);
 --gen_only adds the reconstruction-only warm-up step. The paper config (soundstream_24khz) runs
@@ -227,7 +229,10 @@ def main() -> None:
     parser.add_argument("--no_peer", action="store_true", help="skip the PyTorch EnCodec step")
     parser.add_argument("--peer_batch", type=int, default=4)
     parser.add_argument("--peer_threads", type=int, default=2)
-    args = parser.parse_args()
+    args, config_overrides = parser.parse_known_args()
+    bad = [a for a in config_overrides if not a.startswith("--config.")]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are --config.KEY=VALUE)")
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} x {jax.device_count()}, "
           f"{os.cpu_count()} CPUs", flush=True)
     peak = measure_peak()
@@ -244,7 +249,7 @@ def main() -> None:
             variants.append((" warm-up", ["loss.adversarial_start_step=1000000000"]))
         for label, extra in variants:
             keep = args.profile and label == " GAN"
-            r = measure(name, overrides + extra, args.steps, keep=keep)
+            r = measure(name, overrides + extra + config_overrides, args.steps, keep=keep)
             r["variant"] = label
             print(_row(r, peak), flush=True)
             if name.startswith("soundstream") and label == " GAN":

@@ -72,6 +72,9 @@ def default_config() -> ConfigDict:
     q.num_quantizers = 24  # N_q
     q.codebook_size = 1024  # N
     q.dropout = True  # quantizer dropout: n_q ~ U{1..N_q} per example while training
+    # The share of examples that draw a depth; the others train at all N_q. 1.0 is the paper's
+    # (every example); DAC uses 0.5 for better full-rate quality with the lower rates kept.
+    q.dropout_share = 1.0
     q.ema_decay = 0.99  # codebook EMA (the paper leaves it open; 0.99 like its usage EMA)
     q.dead_code_threshold = 2.0  # EMA usage below this -> replaced by a random frame of the batch
     # ...scaled to the batch: the threshold is min(dead_code_threshold, this x frames per step /
@@ -355,6 +358,7 @@ def validate(config: ConfigDict) -> None:
         _check(config[section][leaf] in allowed, key,
                f"must be one of {allowed}, got {config[section][leaf]!r}")
     _check(l.log_epsilon > 0, "loss.log_epsilon", "must be > 0")
+    _check(0.0 <= q.dropout_share <= 1.0, "quantizer.dropout_share", "must be in [0, 1]")
     _check(l.log_l1_weight >= 0, "loss.log_l1_weight", "must be >= 0")
     _check(l.log_l1_weight == 0 or l.mel_loss == "paper", "loss.log_l1_weight",
            "adds a log_l1 term to loss.mel_loss='paper'; set it to 0 with 'log_l1'")

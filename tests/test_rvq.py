@@ -171,6 +171,23 @@ def test_quantizer_dropout_draws_depth_per_example(tiny_config):
     assert set(np.asarray(aux_eval["n_q"]).tolist()) == {2}
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_quantizer_dropout_share_keeps_the_rest_at_full_depth(tiny_config, share):
+    """DAC's dropout on a share of the examples: share 0 trains every example at all N_q; at 0.5
+    about half the examples draw a depth (and 1/N_q of those draw the full one anyway)."""
+    config = tiny_config.copy_and_resolve_references()
+    config.quantizer.dropout_share = share
+    gen = build_generator(config)
+    x = jax.random.normal(jax.random.key(0), (256, 640)) * 0.1
+    variables = nn.unbox(gen.init({"params": jax.random.key(0)}, x[:1]))
+    (_, aux), _ = gen.apply(variables, x, train=True, mutable=["quantizer"],
+                            rngs={"dropout": jax.random.key(1), "quantizer": jax.random.key(2)})
+    num = config.quantizer.num_quantizers
+    full = float(np.mean(np.asarray(aux["n_q"]) == num))
+    expected = 1.0 - share + share / num
+    assert abs(full - expected) < 0.1, (full, expected)
+
+
 def test_usage_and_replacement_metrics(initialized):
     rvq, variables, x, _ = initialized
     _, aux = rvq.apply(variables, x)

@@ -22,6 +22,7 @@ class SoundStream(nn.Module):
     decoder: Decoder
     film: str = "none"
     quantizer_dropout: bool = True
+    dropout_share: float = 1.0  # the share of examples that draw a depth; the rest use all N_q
 
     def setup(self):
         if self.film != "none":
@@ -66,12 +67,16 @@ class SoundStream(nn.Module):
 
     def __call__(self, audio: jax.Array, denoise: jax.Array | None = None, train: bool = False,
                  n_q: int | None = None):
-        """Full codec pass. While training with quantizer dropout, n_q ~ U{1..N_q} per example."""
+        """Full codec pass. While training with quantizer dropout, n_q ~ U{1..N_q} per example
+        (for a `dropout_share` of the examples; the others use all N_q)."""
         batch, length = audio.shape
         emb = self.embed(audio, denoise)
         num = self.quantizer.num_quantizers
         if train and self.quantizer_dropout:
             per_example = jax.random.randint(self.make_rng("dropout"), (batch,), 1, num + 1)
+            if self.dropout_share < 1.0:  # a second key only here: share 1.0 draws as before
+                drawn = jax.random.bernoulli(self.make_rng("dropout"), self.dropout_share, (batch,))
+                per_example = jnp.where(drawn, per_example, num)
         else:
             per_example = jnp.full((batch,), num if n_q is None else n_q, jnp.int32)
         quantized, aux = self.quantizer(emb, per_example, train=train)
@@ -99,4 +104,5 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
                                         dead_code_threshold=q.dead_code_threshold,
                                         kmeans_iters=q.kmeans_iters, epsilon=q.epsilon,
                                         expected_usage_threshold=q.dead_code_usage_fraction)
-    return SoundStream(encoder, quantizer, decoder, film=m.film, quantizer_dropout=q.dropout)
+    return SoundStream(encoder, quantizer, decoder, film=m.film, quantizer_dropout=q.dropout,
+                       dropout_share=q.dropout_share)

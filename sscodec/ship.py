@@ -315,6 +315,14 @@ def _difference(stat: dict) -> str:
     return f"{stat['difference']:+.4f}{ci}"
 
 
+def _dropout_words(q: dict) -> str:
+    """'on', 'off' or 'on for N% of examples' (quantizer.dropout_share; older runs lack it)."""
+    share = q.get("dropout_share", 1.0)
+    if not q["dropout"]:
+        return "off"
+    return "on" if share >= 1.0 else f"on for {100 * share:.0f}% of examples"
+
+
 def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bitrates: list,
                training: dict, stats: dict, sources: list[dict], provenance: list[str],
                eval_data: str, result: dict, effect: list[dict] | None, sizes: dict) -> str:
@@ -359,7 +367,7 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
         f"{m['decoder_channels']}, strides {tuple(m['strides'])}, residual dilations "
         f"{tuple(m['residual_dilations'])}, weight norm {'on' if m['weight_norm'] else 'off'}), "
         f"D = {m['embedding_dim']}, residual VQ {q['num_quantizers']} x {q['codebook_size']} "
-        f"(quantizer dropout {'on' if q['dropout'] else 'off'}), FiLM denoising: {film} |",
+        f"(quantizer dropout {_dropout_words(q)}), FiLM denoising: {film} |",
         f"| parameters | {parameters['total'] / 1e6:.3f} M (encoder "
         f"{parameters['encoder'] / 1e6:.3f} M, decoder {parameters['decoder'] / 1e6:.3f} M"
         + (f", FiLM {parameters['film_layer'] / 1e6:.3f} M" if parameters.get("film_layer") else "")

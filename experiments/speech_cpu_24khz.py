@@ -28,6 +28,9 @@ def get_config():
     # 5,000 reconstruction-only steps of 8 x 0.4 s: ~1.2 h on 2 idle cores (~0.85 s a step).
     config.num_steps = 5000
     m = config.model
+    # Tried: C_enc 8 / C_dec 32 (the paper's Table I: ViSQOL 3.99 against 4.01 at 32 / 32), from
+    # scratch over 4,000 steps: ahead on ViSQOL to step 1,500, then behind; at step 2,500 held-out
+    # 6 kbps mel / PESQ / ViSQOL 1,486 / 1.44 / 1.32 against this file's 1,343 / 1.54 / 1.43.
     m.encoder_channels = 16
     m.decoder_channels = 16
     m.embedding_dim = 64

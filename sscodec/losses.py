@@ -26,9 +26,9 @@ barely sees the high band and the temporal detail that perceptual metrics score.
 
 The mix (`log_l1_weight` > 0 with the paper form, ours): the paper form plus a weighted log_l1
 term with its own floor, `log_l1_floor_db` below the target's loudest bin. ViSQOL floors each
-frame 45 dB below its peak, and a log term floored 60 dB down spends most of its gradient on bins
-no listener or metric hears: measured on the shipped model's output, the -60 dB floor gives 4.2x
-the output gradient of a -45 dB floor (1.54 vs 0.37 per example), for the same dB errors above it.
+frame 45 dB below its peak, and a log term floored 60 dB down spends most of its gradient on the
+bins between the two floors, which ViSQOL does not see: measured on the shipped model's output,
+the -60 dB floor gives 4.2x the output gradient of a -45 dB floor (1.54 vs 0.37 per example).
 """
 
 from __future__ import annotations

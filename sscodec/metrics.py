@@ -196,11 +196,17 @@ class Visqol:
             self._apis[mode] = api
         return self._apis[mode]
 
-    def _measure(self, mode: str, rate: int, reference: np.ndarray, estimate: np.ndarray,
-                 sample_rate: int) -> float:
+    def result(self, mode: str, reference: np.ndarray, estimate: np.ndarray, sample_rate: int):
+        """visqol's whole SimilarityResult in `mode` ("speech" at 16 kHz, "audio" at 48 kHz):
+        the MOS and its inputs, e.g. `fvnsim`, each band's mean similarity."""
+        rate = {"speech": 16000, "audio": 48000}[mode]
         ref, est = _pair(reference, estimate)
         ref, est = _resample(ref, sample_rate, rate), _resample(est, sample_rate, rate)
-        return float(self._api(mode).measure_from_arrays(ref, est, rate).moslqo)
+        return self._api(mode).measure_from_arrays(ref, est, rate)
+
+    def _measure(self, mode: str, rate: int, reference: np.ndarray, estimate: np.ndarray,
+                 sample_rate: int) -> float:
+        return float(self.result(mode, reference, estimate, sample_rate).moslqo)
 
     def audio(self, reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
         """ViSQOL audio-mode MOS-LQO (1..~4.75) with both signals resampled to 48 kHz."""

@@ -19,7 +19,6 @@ import argparse
 
 import numpy as np
 import scipy.signal
-import soxr
 
 from data_pipelines.transforms import fit_length
 from sscodec import baselines
@@ -50,7 +49,7 @@ def band_report(model: str, data: str, kbps: float, clips: int) -> dict[str, dic
     codec = Codec.load(model)
     rate = codec.sample_rate
     eval_set = build_eval_set(data, sample_rate=rate, per_category=clips, categories=("clean_speech",))
-    api = Visqol()._api("speech")  # the per-band result, not just the MOS
+    visqol = Visqol()
     rows: dict[str, list] = {}
     for clip in eval_set.clips:
         ref = clip.reference
@@ -64,10 +63,8 @@ def band_report(model: str, data: str, kbps: float, clips: int) -> dict[str, dic
             "ours_mag+ref_phase": _swap(ours, ref, len(ref)),
             "ref_mag+random_phase": _swap(ref, None, len(ref)),
         }
-        r16 = soxr.resample(ref.astype(np.float64), rate, 16000)
         for name, sig in signals.items():
-            s16 = soxr.resample(sig.astype(np.float64), rate, 16000)
-            result = api.measure_from_arrays(r16, s16, 16000)
+            result = visqol.result("speech", ref, sig, rate)  # the per-band result, not just the MOS
             rows.setdefault(name, []).append((result.moslqo, np.asarray(result.fvnsim)))
     return {name: {"mos": float(np.mean([m for m, _ in r])),
                    "fvnsim": np.mean([f for _, f in r], axis=0)} for name, r in rows.items()}

@@ -78,22 +78,25 @@ def multiscale_mel_loss(target: jax.Array, estimate: jax.Array, sample_rate: int
     for s, n in zip(windows, bins):
         a = mel_spectrogram(target, sample_rate, s, n)
         b = mel_spectrogram(estimate, sample_rate, s, n)
-        eps = log_epsilon
-        if log_floor == "relative":
-            peak = jnp.max(a, axis=(-2, -1), keepdims=True)
-            eps = jax.lax.stop_gradient(log_epsilon * peak) + 1e-7  # 1e-7: an all-silent target
+        peak = jax.lax.stop_gradient(jnp.max(a, axis=(-2, -1), keepdims=True))
+        # 1e-7: an all-silent target
+        eps = log_epsilon * peak + 1e-7 if log_floor == "relative" else log_epsilon
         if form == "log_l1":
-            total = total + jnp.mean(jnp.abs(jnp.log10(a + eps) - jnp.log10(b + eps)))
+            total = total + _log10_l1(a, b, eps)
             continue
         diff = jnp.abs(a - b)
         l1 = jnp.mean(jnp.sum(diff, -1) if mel_l1 == "sum" else diff)
         log_l2 = jnp.mean(_safe_norm(jnp.log(a + eps) - jnp.log(b + eps)))
         total = total + l1 + jnp.sqrt(s / 2.0) * log_l2
         if log_l1_weight:
-            peak = jax.lax.stop_gradient(jnp.max(a, axis=(-2, -1), keepdims=True))
             floor = peak * 10.0 ** (-log_l1_floor_db / 20.0) + 1e-7
-            total = total + log_l1_weight * jnp.mean(jnp.abs(jnp.log10(a + floor) - jnp.log10(b + floor)))
+            total = total + log_l1_weight * _log10_l1(a, b, floor)
     return total
+
+
+def _log10_l1(a: jax.Array, b: jax.Array, floor) -> jax.Array:
+    """Mean |log10(a + floor) - log10(b + floor)|: DAC's log-mel L1 at one scale."""
+    return jnp.mean(jnp.abs(jnp.log10(a + floor) - jnp.log10(b + floor)))
 
 
 def mel_bins_per_window(windows: Sequence[int], n_mels: int | Sequence[int]) -> tuple[int, ...]:

@@ -204,17 +204,13 @@ class Visqol:
         ref, est = _resample(ref, sample_rate, rate), _resample(est, sample_rate, rate)
         return self._api(mode).measure_from_arrays(ref, est, rate)
 
-    def _measure(self, mode: str, rate: int, reference: np.ndarray, estimate: np.ndarray,
-                 sample_rate: int) -> float:
-        return float(self.result(mode, reference, estimate, sample_rate).moslqo)
-
     def audio(self, reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
         """ViSQOL audio-mode MOS-LQO (1..~4.75) with both signals resampled to 48 kHz."""
-        return self._measure("audio", 48000, reference, estimate, sample_rate)
+        return float(self.result("audio", reference, estimate, sample_rate).moslqo)
 
     def speech(self, reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
         """ViSQOL speech-mode MOS-LQO (1..5) at 16 kHz with the deep-lattice quality mapper."""
-        return self._measure("speech", 16000, reference, estimate, sample_rate)
+        return float(self.result("speech", reference, estimate, sample_rate).moslqo)
 
 
 def check_metrics(names: Sequence[str]) -> None:

@@ -126,6 +126,10 @@ def default_config() -> ConfigDict:
     # frame 45 dB below its peak). ~700 gives the two terms equal output gradients on speech.
     l.log_l1_weight = 0.0
     l.log_l1_floor_db = 45.0
+    # Ours (EnCodec's time-domain term): add this weight x mean |x - x_hat| over samples to the
+    # reconstruction loss (0 = the paper's, which has no waveform term). The only term that sees
+    # phase; ~1e5 gives it ~1/4 of the mel loss's output gradient on speech (8 x 0.4 s crops).
+    l.waveform_l1_weight = 0.0
     # Ours: EnCodec's loss balancer. Each family's gradient at the generator output gets a fixed
     # share (reconstruction, adversarial, feature matching) of a unit total, whatever the losses'
     # scales (see train/balancer.py). False: the paper's fixed lambdas below.
@@ -363,6 +367,7 @@ def validate(config: ConfigDict) -> None:
     _check(l.log_l1_weight == 0 or l.mel_loss == "paper", "loss.log_l1_weight",
            "adds a log_l1 term to loss.mel_loss='paper'; set it to 0 with 'log_l1'")
     _check(l.log_l1_floor_db > 0, "loss.log_l1_floor_db", "must be > 0 (dB below the peak)")
+    _check(l.waveform_l1_weight >= 0, "loss.waveform_l1_weight", "must be >= 0")
     _check(l.adversarial_warmup_steps >= 0, "loss.adversarial_warmup_steps", "must be >= 0")
     _check(len(l.balancer_shares) == 3 and all(x >= 0 for x in l.balancer_shares)
            and l.balancer_shares[0] > 0, "loss.balancer_shares",

@@ -99,6 +99,12 @@ def _log10_l1(a: jax.Array, b: jax.Array, floor) -> jax.Array:
     return jnp.mean(jnp.abs(jnp.log10(a + floor) - jnp.log10(b + floor)))
 
 
+def waveform_l1(target: jax.Array, estimate: jax.Array) -> jax.Array:
+    """Mean |x - x_hat| over samples: EnCodec's time-domain term (`loss.waveform_l1_weight`), the
+    only reconstruction term that sees phase (a polarity flip costs the mel loss nothing)."""
+    return jnp.mean(jnp.abs(target.astype(jnp.float32) - estimate.astype(jnp.float32)))
+
+
 def mel_bins_per_window(windows: Sequence[int], n_mels: int | Sequence[int]) -> tuple[int, ...]:
     """One mel-bin count per window: an int repeated, or a sequence checked to match."""
     if isinstance(n_mels, int):

@@ -67,6 +67,7 @@ def test_a_gan_free_recipe_stays_gan_free_when_num_steps_grows():
     ("--config.loss.mel_bins=(10,20)", "loss.mel_bins"),
     ("--config.loss.mel_bins=0", "loss.mel_bins"),
     ("--config.loss.log_l1_weight=-1.0", "loss.log_l1_weight"),
+    ("--config.loss.waveform_l1_weight=-1.0", "loss.waveform_l1_weight"),
     ("--config.quantizer.dropout_share=1.5", "quantizer.dropout_share"),
 ])
 def test_bad_config_names_the_key(override, key):

@@ -94,6 +94,14 @@ def test_added_log_l1_term_ignores_what_lies_below_its_floor():
         losses.multiscale_mel_loss(target, target, 24000, form="log_l1", log_l1_weight=1.0)
 
 
+def test_waveform_term_is_the_only_one_that_sees_polarity(audio):
+    x, _ = audio
+    assert float(losses.multiscale_mel_loss(x, -x, 24000)) == pytest.approx(0.0, abs=1e-3)
+    expected = 2.0 * float(jnp.mean(jnp.abs(x)))
+    assert float(losses.waveform_l1(x, -x)) == pytest.approx(expected, rel=1e-5)
+    assert float(losses.waveform_l1(x, x)) == 0.0
+
+
 def test_hinge_values():
     real = [(jnp.array([[2.0, 0.5]]), []), (jnp.array([[-1.0]]), [])]
     fake = [(jnp.array([[-2.0, 0.5]]), []), (jnp.array([[1.0]]), [])]

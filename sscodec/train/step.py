@@ -39,9 +39,12 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
         return jax.tree.map(lambda x: x.astype(jnp.float32), disc.apply({"params": params}, audio))
 
     def reconstruction_loss(target, recon):
-        return losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
-                                          mel_bins, l.log_epsilon, l.mel_l1, l.log_floor,
-                                          l.mel_loss, l.log_l1_weight, l.log_l1_floor_db)
+        mel = losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
+                                         mel_bins, l.log_epsilon, l.mel_l1, l.log_floor,
+                                         l.mel_loss, l.log_l1_weight, l.log_l1_floor_db)
+        if not l.waveform_l1_weight:
+            return mel
+        return mel + l.waveform_l1_weight * losses.waveform_l1(target, recon)
 
     def scaled(updates, factor):
         return jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
@@ -118,7 +121,7 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
                    "rvq/codebook_usage": aux["codebook_usage"],
                    "rvq/dead_codes_replaced": aux["dead_codes_replaced"],
                    "rvq/mean_n_q": jnp.mean(aux["n_q"].astype(jnp.float32)),
-                   "loss/waveform_l1": jnp.mean(jnp.abs(recon - target)),
+                   "loss/waveform_l1": losses.waveform_l1(target, recon),
                    "level/output_minus_input_db": _level_db(recon) - _level_db(target),
                    **grad_metrics, **disc_metrics,
                    "norm/generator_grad": optax.tree.norm(gen_grads), "optim/lr_factor": factor,

@@ -22,8 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import soundfile as sf
-import soxr
 
+from data_pipelines.audio_io import read_audio, resample
+from sscodec.config import samples_per_frame
 from sscodec.export import load_run
 from sscodec.metrics import Visqol, pesq_wb
 from sscodec.nn.soundstream import SoundStream, build_generator
@@ -51,20 +52,19 @@ def limits(workdir: str, step: int | None, sets: dict[str, str], count: int) -> 
     synthesize = jax.jit(lambda e: model.apply(variables, e, method=SoundStream.synthesize))
     code = jax.jit(lambda a, n: model.apply(variables, model.apply(
         variables, a, n, method=SoundStream.encode), method=SoundStream.decode), static_argnums=1)
-    visqol, rate, hop = Visqol(), config.sample_rate, 320
+    visqol, rate, hop = Visqol(), config.sample_rate, samples_per_frame(config)
     table = {}
     for name, folder in sets.items():
         rows: dict[str, list] = {}
         for path in speech_files(folder, count):
-            x, sr = sf.read(path, dtype="float32", always_2d=True)
-            x = soxr.resample(x.mean(1), sr, rate).astype(np.float32)
+            x = read_audio(path, rate)
             x = x[: len(x) // hop * hop]
             audio = jnp.asarray(x)[None]
             outputs = {"unquantized": synthesize(embed(audio)), "n_q=2": code(audio, 2),
                        f"n_q={num_q}": code(audio, num_q)}
-            ref16 = soxr.resample(x, rate, 16000)
+            ref16 = resample(x, rate, 16000)
             for row, y in outputs.items():
-                est16 = soxr.resample(np.asarray(y).reshape(-1)[: len(x)], rate, 16000)
+                est16 = resample(np.asarray(y).reshape(-1)[: len(x)], rate, 16000)
                 rows.setdefault(row, []).append(
                     (visqol.speech(ref16, est16, 16000), pesq_wb(ref16, est16, 16000)))
         table[name] = {row: tuple(np.mean(np.asarray(v, float), axis=0)) for row, v in rows.items()}

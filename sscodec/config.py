@@ -67,6 +67,11 @@ def default_config() -> ConfigDict:
     # "elu" is the paper's; "snake" (ours, from DAC): x + sin^2(alpha x) / alpha with a learned
     # per-channel alpha, a periodic bias that lets a small decoder make harmonics early.
     m.activation = "elu"
+    # "seanet" is the paper's decoder (four strided upsampling stages to the sample rate);
+    # "istft" (ours, after Vocos) stays at the frame rate and predicts one complex spectrum per
+    # frame, overlap-added through an inverse FFT with no added latency (nn/istft_decoder.py).
+    m.decoder = "seanet"
+    m.istft_overlap = 2  # "istft": FFT size = this x the hop (prod(strides)); 2 or 4
 
     c.quantizer = q = ConfigDict()
     q.num_quantizers = 24  # N_q
@@ -130,6 +135,11 @@ def default_config() -> ConfigDict:
     # reconstruction loss (0 = the paper's, which has no waveform term). The only term that sees
     # phase; ~1e5 gives it ~1/4 of the mel loss's output gradient on speech (8 x 0.4 s crops).
     l.waveform_l1_weight = 0.0
+    # Ours: the mel loss compares x[n] - a x[n - 1] of both signals (a = this; 0 = the paper's).
+    # A first-order pre-emphasis (speech codecs use a ~ 0.9-0.97): it tilts the linear-magnitude
+    # L1 term, which loud bins below 1 kHz dominate, towards the 1-4 kHz harmonics; the log term
+    # is unchanged but for its floor, and the loss-minimizing gain stays the target's.
+    l.mel_preemphasis = 0.0
     # Ours: EnCodec's loss balancer. Each family's gradient at the generator output gets a fixed
     # share (reconstruction, adversarial, feature matching) of a unit total, whatever the losses'
     # scales (see train/balancer.py). False: the paper's fixed lambdas below.
@@ -336,6 +346,11 @@ def validate(config: ConfigDict) -> None:
            f"must be 'none', 'encoder' or 'decoder', got {m.film!r}")
     _check(m.residual_compress >= 1 and m.residual_kernel_size >= 1, "model.residual_compress",
            "must be >= 1")
+    _check(0.0 <= l.mel_preemphasis < 1.0, "loss.mel_preemphasis",
+           f"must be in [0, 1), got {l.mel_preemphasis}")
+    _check(m.decoder in ("seanet", "istft"), "model.decoder",
+           f"must be 'seanet' or 'istft', got {m.decoder!r}")
+    _check(m.istft_overlap in (2, 4), "model.istft_overlap", f"must be 2 or 4, got {m.istft_overlap}")
     _check(q.num_quantizers >= 1, "quantizer.num_quantizers", "must be >= 1")
     n = q.codebook_size
     _check(n >= 2 and n & (n - 1) == 0, "quantizer.codebook_size",

@@ -99,6 +99,12 @@ def _log10_l1(a: jax.Array, b: jax.Array, floor) -> jax.Array:
     return jnp.mean(jnp.abs(jnp.log10(a + floor) - jnp.log10(b + floor)))
 
 
+def preemphasize(audio: jax.Array, coefficient: float) -> jax.Array:
+    """y[n] = x[n] - coefficient x[n - 1] (x[-1] = 0) along the last axis: the speech codecs'
+    first-order high-pass, here applied to both sides of the mel loss (`loss.mel_preemphasis`)."""
+    return audio - coefficient * jnp.pad(audio[..., :-1], [(0, 0)] * (audio.ndim - 1) + [(1, 0)])
+
+
 def waveform_l1(target: jax.Array, estimate: jax.Array) -> jax.Array:
     """Mean |x - x_hat| over samples: EnCodec's time-domain term (`loss.waveform_l1_weight`), the
     only reconstruction term that sees phase (a polarity flip costs the mel loss nothing)."""

@@ -69,6 +69,9 @@ def test_a_gan_free_recipe_stays_gan_free_when_num_steps_grows():
     ("--config.loss.log_l1_weight=-1.0", "loss.log_l1_weight"),
     ("--config.loss.waveform_l1_weight=-1.0", "loss.waveform_l1_weight"),
     ("--config.quantizer.dropout_share=1.5", "quantizer.dropout_share"),
+    ("--config.model.decoder=wavenet", "model.decoder"),
+    ("--config.model.istft_overlap=3", "model.istft_overlap"),
+    ("--config.loss.mel_preemphasis=1.0", "loss.mel_preemphasis"),
 ])
 def test_bad_config_names_the_key(override, key):
     with pytest.raises(ConfigError) as err:

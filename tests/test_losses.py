@@ -102,6 +102,26 @@ def test_waveform_term_is_the_only_one_that_sees_polarity(audio):
     assert float(losses.waveform_l1(x, x)) == 0.0
 
 
+def test_preemphasis_tilts_the_mel_loss_towards_high_bands():
+    """x[n] - a x[n-1]; with it, an error of the same size at 3 kHz weighs more against one at
+    200 Hz than without (the tilt loss.mel_preemphasis is for)."""
+    x = jnp.asarray([[1.0, 2.0, -1.0, 0.5]])
+    np.testing.assert_allclose(losses.preemphasize(x, 0.9), [[1.0, 1.1, -2.8, 1.4]], rtol=1e-6)
+    t = jnp.arange(9600) / 24000.0
+    speech_like = jnp.sin(2 * jnp.pi * 150 * t)[None] * 0.5
+    low = speech_like + 0.01 * jnp.sin(2 * jnp.pi * 200 * t)[None]
+    high = speech_like + 0.01 * jnp.sin(2 * jnp.pi * 3000 * t)[None]
+
+    def ratio(a):
+        def loss(y):
+            y0 = losses.preemphasize(speech_like, a) if a else speech_like
+            return float(losses.multiscale_mel_loss(y0, losses.preemphasize(y, a) if a else y,
+                                                    24000))
+        return loss(high) / loss(low)
+
+    assert ratio(0.97) > 2.0 * ratio(0.0)
+
+
 def test_hinge_values():
     real = [(jnp.array([[2.0, 0.5]]), []), (jnp.array([[-1.0]]), [])]
     fake = [(jnp.array([[-2.0, 0.5]]), []), (jnp.array([[1.0]]), [])]

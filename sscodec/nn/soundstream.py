@@ -10,6 +10,7 @@ from flax import linen as nn
 from ml_collections import ConfigDict
 
 from sscodec.nn.conv import ConvStyle
+from sscodec.nn.istft_decoder import IstftDecoder
 from sscodec.nn.rvq import ResidualVectorQuantizer
 from sscodec.nn.seanet import Decoder, Encoder, FiLM
 
@@ -19,7 +20,7 @@ class SoundStream(nn.Module):
 
     encoder: Encoder
     quantizer: ResidualVectorQuantizer
-    decoder: Decoder
+    decoder: Decoder | IstftDecoder
     film: str = "none"
     quantizer_dropout: bool = True
     dropout_share: float = 1.0  # the share of examples that draw a depth; the rest use all N_q
@@ -97,8 +98,12 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
                   style=ConvStyle(m.conv_init, m.weight_norm, m.activation))
     encoder = Encoder(m.encoder_channels, tuple(m.strides), m.embedding_dim,
                       bottleneck_kernel_size=m.bottleneck_kernel_size, **common)
-    decoder = Decoder(m.decoder_channels, tuple(m.strides), last_kernel_size=m.last_kernel_size,
-                      **common)
+    if m.decoder == "istft":  # at the frame rate, as wide as the SEANet decoder's bottleneck
+        decoder = IstftDecoder(m.decoder_channels * 2 ** len(m.strides), tuple(m.strides),
+                               overlap=m.istft_overlap, **common)
+    else:
+        decoder = Decoder(m.decoder_channels, tuple(m.strides),
+                          last_kernel_size=m.last_kernel_size, **common)
     quantizer = ResidualVectorQuantizer(q.num_quantizers, q.codebook_size, m.embedding_dim,
                                         ema_decay=q.ema_decay,
                                         dead_code_threshold=q.dead_code_threshold,

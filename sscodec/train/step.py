@@ -39,7 +39,9 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
         return jax.tree.map(lambda x: x.astype(jnp.float32), disc.apply({"params": params}, audio))
 
     def reconstruction_loss(target, recon):
-        mel = losses.multiscale_mel_loss(target, recon, sample_rate, tuple(l.mel_windows),
+        emphasized = [losses.preemphasize(x, l.mel_preemphasis) if l.mel_preemphasis else x
+                      for x in (target, recon)]
+        mel = losses.multiscale_mel_loss(*emphasized, sample_rate, tuple(l.mel_windows),
                                          mel_bins, l.log_epsilon, l.mel_l1, l.log_floor,
                                          l.mel_loss, l.log_l1_weight, l.log_l1_floor_db)
         if not l.waveform_l1_weight:

@@ -315,6 +315,15 @@ def _difference(stat: dict) -> str:
     return f"{stat['difference']:+.4f}{ci}"
 
 
+def _architecture_words(model: dict) -> str:
+    """The generator's encoder and decoder kinds, for the model card (bundles from before
+    model.decoder existed have the SEANet decoder)."""
+    if model.get("decoder", "seanet") == "istft":
+        return (f"SEANet encoder, frame-rate inverse-STFT decoder (FFT size "
+                f"{model.get('istft_overlap', 2)} x the hop)")
+    return "SEANet encoder and decoder"
+
+
 def _dropout_words(q: dict) -> str:
     """'on', 'off' or 'on for N% of examples' (quantizer.dropout_share; older runs lack it)."""
     share = q.get("dropout_share", 1.0)
@@ -363,7 +372,7 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
         f"| audio | {manifest['sample_rate']} Hz mono, frames of {manifest['frame_size']} samples "
         f"({1000 * manifest['frame_size'] / manifest['sample_rate']:.1f} ms algorithmic latency), "
         "causal: offline and streaming |",
-        f"| architecture | SEANet encoder and decoder (C_enc = {m['encoder_channels']}, C_dec = "
+        f"| architecture | {_architecture_words(m)} (C_enc = {m['encoder_channels']}, C_dec = "
         f"{m['decoder_channels']}, strides {tuple(m['strides'])}, residual dilations "
         f"{tuple(m['residual_dilations'])}, weight norm {'on' if m['weight_norm'] else 'off'}), "
         f"D = {m['embedding_dim']}, residual VQ {q['num_quantizers']} x {q['codebook_size']} "

@@ -78,3 +78,10 @@ def test_streaming_decode_equals_offline(istft_model):
     assert scale > 0
     np.testing.assert_allclose(np.concatenate(out, axis=1) / scale, offline / scale, atol=1e-5,
                                rtol=0)
+
+
+def test_model_card_names_the_decoder():
+    from sscodec.ship import _architecture_words
+
+    assert "inverse-STFT decoder" in _architecture_words({"decoder": "istft", "istft_overlap": 4})
+    assert _architecture_words({}) == "SEANet encoder and decoder"  # bundles from before the key

@@ -19,6 +19,7 @@ with overlap 2 (the default) that is the falling half of a window.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Sequence
 
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn.conv import CausalConv1d, ConvStyle
-from sscodec.nn.seanet import _residual_stack, activate
+from sscodec.nn.seanet import activate, residual_stack
 
 # Added to the predicted log magnitudes: the untrained decoder starts ~40 dB quiet (as the
 # SEANet decoder with PyTorch init does), so training grows the output rather than shrinking it.
@@ -74,10 +75,7 @@ class IstftDecoder(nn.Module):
 
     @property
     def hop(self) -> int:
-        hop = 1
-        for s in self.strides:
-            hop *= s
-        return hop
+        return math.prod(self.strides)
 
     @nn.compact
     def __call__(self, emb: jax.Array) -> jax.Array:
@@ -85,7 +83,7 @@ class IstftDecoder(nn.Module):
         x = conv(self.channels, self.first_kernel_size, name="conv_in")(emb)
         # As many residual stacks as the SEANet decoder has upsampling blocks.
         for i in range(len(self.strides)):
-            x = _residual_stack(x, self.channels, self.residual_dilations,
+            x = residual_stack(x, self.channels, self.residual_dilations,
                                 self.residual_kernel_size, self.residual_compress, self.dtype,
                                 f"block{i}", self.remat, self.streaming, self.style)
         n_fft = self.overlap * self.hop

@@ -62,8 +62,11 @@ class ResidualUnit(nn.Module):
         return x + y
 
 
-def _residual_stack(x, channels, dilations, kernel_size, compress, dtype, prefix, remat=False,
-                    streaming=False, style=ConvStyle()):
+def residual_stack(x: jax.Array, channels: int, dilations: Sequence[int], kernel_size: int,
+                   compress: int, dtype, prefix: str, remat: bool = False,
+                   streaming: bool = False, style: ConvStyle = ConvStyle()) -> jax.Array:
+    """Residual units named `{prefix}_res{j}`, one per dilation (called inside a compact module:
+    the SEANet encoder and decoder, and the inverse-STFT decoder)."""
     # remat: keep only each unit's input for the backward pass (activation memory of long crops).
     unit = nn.remat(ResidualUnit) if remat else ResidualUnit
     for j, d in enumerate(dilations):
@@ -94,7 +97,7 @@ class Encoder(nn.Module):
         x = conv(self.channels, self.first_kernel_size, name="conv_in")(audio)
         ch = self.channels
         for i, s in enumerate(self.strides):
-            x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
+            x = residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
                                 self.residual_compress, self.dtype, f"block{i}", self.remat,
                                 self.streaming, self.style)
             ch *= 2
@@ -129,7 +132,7 @@ class Decoder(nn.Module):
             x = CausalUpsample1d(ch, s, dtype=self.dtype, streaming=self.streaming,
                                  style=self.style, name=f"block{i}_up")(
                 activate(x, self.style, f"block{i}_up_act"))
-            x = _residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
+            x = residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
                                 self.residual_compress, self.dtype, f"block{i}", self.remat,
                                 self.streaming, self.style)
         return conv(1, self.last_kernel_size, name="conv_out")(

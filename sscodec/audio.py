@@ -1,4 +1,4 @@
-"""Spectral helpers in jax.numpy: framed STFT, mel filterbanks, mel spectrograms.
+"""Spectral helpers in jax.numpy: STFT and inverse STFT, mel filterbanks, mel spectrograms.
 
 The mel filterbank answers the paper's open question on small windows: a 64-bin mel scale over
 0..12 kHz has filters ~60 Hz wide at the bottom, narrower than the bin spacing of a 64- or
@@ -45,6 +45,27 @@ def stft(x: jax.Array, window: int, hop: int, n_fft: int | None = None) -> jax.A
         return jnp.fft.rfft(frames, n=n_fft, axis=-1)
 
     return parallel.per_shard(transform, x)
+
+
+def overlap_add(frames: jax.Array, hop: int) -> jax.Array:
+    """[B, S, n_fft] windowed frames, frame k placed at k * hop -> [B, (S + overlap - 1) * hop]."""
+    batch, count, n_fft = frames.shape
+    overlap = n_fft // hop
+    parts = frames.reshape(batch, count, overlap, hop)
+    out = sum(jnp.pad(parts[:, :, j], ((0, 0), (j, overlap - 1 - j), (0, 0)))
+              for j in range(overlap))
+    return out.reshape(batch, (count + overlap - 1) * hop)
+
+
+def istft(spectrum: jax.Array, hop: int, overlap: int) -> jax.Array:
+    """Complex spectra [B, S, n_fft / 2 + 1], n_fft = overlap * hop, frame k starting at sample
+    k * hop -> audio [B, (S + overlap - 1) * hop]: inverse real FFT, periodic Hann window,
+    overlap-add, scaled so that the windows sum to one (a bin of value n_fft / 2 * e^(i phi_k)
+    with phases advancing coherently gives a unit-amplitude sinusoid)."""
+    n_fft = overlap * hop
+    # Periodic Hann windows at hop n_fft / overlap sum to overlap / 2.
+    frames = jnp.fft.irfft(spectrum, n=n_fft, axis=-1) * hann(n_fft) * (2.0 / overlap)
+    return overlap_add(frames, hop)
 
 
 def hz_to_mel(f):

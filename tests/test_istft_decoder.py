@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sscodec.config import samples_per_frame
-from sscodec.nn.istft_decoder import istft, overlap_add
+from sscodec.audio import istft, overlap_add
 from sscodec.nn.soundstream import build_generator
 
 

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from sscodec.audio import istft
 from sscodec.nn.conv import CausalConv1d, ConvStyle
 from sscodec.nn.seanet import activate, residual_stack
 
@@ -34,28 +35,6 @@ from sscodec.nn.seanet import activate, residual_stack
 # SEANet decoder with PyTorch init does), so training grows the output rather than shrinking it.
 _LOG_MAG_OFFSET = -5.0
 _LOG_MAG_MAX = 4.6  # exp(4.6) ~ 100, Vocos's clip of the magnitudes
-
-
-def overlap_add(frames: jax.Array, hop: int) -> jax.Array:
-    """[B, S, n_fft] windowed frames, frame k placed at k * hop -> [B, (S + overlap - 1) * hop]."""
-    batch, count, n_fft = frames.shape
-    overlap = n_fft // hop
-    parts = frames.reshape(batch, count, overlap, hop)
-    out = sum(jnp.pad(parts[:, :, j], ((0, 0), (j, overlap - 1 - j), (0, 0)))
-              for j in range(overlap))
-    return out.reshape(batch, (count + overlap - 1) * hop)
-
-
-def istft(spectrum: jax.Array, hop: int, overlap: int) -> jax.Array:
-    """Complex spectra [B, S, n_fft / 2 + 1], n_fft = overlap * hop, frame k starting at sample
-    k * hop -> audio [B, (S + overlap - 1) * hop]: inverse real FFT, periodic Hann window,
-    overlap-add, scaled so that the windows sum to one (a bin of value n_fft / 2 * e^(i phi_k)
-    with phases advancing coherently gives a unit-amplitude sinusoid)."""
-    n_fft = overlap * hop
-    window = jnp.hanning(n_fft + 1)[:-1].astype(jnp.float32)  # periodic Hann
-    # Periodic Hann windows at hop n_fft / overlap sum to overlap / 2.
-    frames = jnp.fft.irfft(spectrum, n=n_fft, axis=-1) * window * (2.0 / overlap)
-    return overlap_add(frames, hop)
 
 
 class IstftDecoder(nn.Module):
@@ -84,8 +63,8 @@ class IstftDecoder(nn.Module):
         # As many residual stacks as the SEANet decoder has upsampling blocks.
         for i in range(len(self.strides)):
             x = residual_stack(x, self.channels, self.residual_dilations,
-                                self.residual_kernel_size, self.residual_compress, self.dtype,
-                                f"block{i}", self.remat, self.streaming, self.style)
+                               self.residual_kernel_size, self.residual_compress, self.dtype,
+                               f"block{i}", self.remat, self.streaming, self.style)
         n_fft = self.overlap * self.hop
         bins = n_fft // 2 + 1
         head = conv(2 * bins, 1, name="head")(activate(x, self.style, "head_act"))

@@ -98,8 +98,8 @@ class Encoder(nn.Module):
         ch = self.channels
         for i, s in enumerate(self.strides):
             x = residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
-                                self.residual_compress, self.dtype, f"block{i}", self.remat,
-                                self.streaming, self.style)
+                               self.residual_compress, self.dtype, f"block{i}", self.remat,
+                               self.streaming, self.style)
             ch *= 2
             x = conv(ch, 2 * s, stride=s, name=f"block{i}_down")(
                 activate(x, self.style, f"block{i}_down_act"))
@@ -133,8 +133,8 @@ class Decoder(nn.Module):
                                  style=self.style, name=f"block{i}_up")(
                 activate(x, self.style, f"block{i}_up_act"))
             x = residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
-                                self.residual_compress, self.dtype, f"block{i}", self.remat,
-                                self.streaming, self.style)
+                               self.residual_compress, self.dtype, f"block{i}", self.remat,
+                               self.streaming, self.style)
         return conv(1, self.last_kernel_size, name="conv_out")(
             activate(x, self.style, "conv_out_act"))
 

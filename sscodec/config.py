@@ -80,6 +80,12 @@ def default_config() -> ConfigDict:
     # The share of examples that draw a depth; the others train at all N_q. 1.0 is the paper's
     # (every example); DAC uses 0.5 for better full-rate quality with the lower rates kept.
     q.dropout_share = 1.0
+    # "ema" (the paper's): codebooks in D dimensions updated by moving averages, k-means init and
+    # dead-code replacement (nn/rvq.py). "factorized" (ours, DAC's): each stage looks up unit-norm
+    # codes of code_dim dimensions by cosine similarity, codebooks learned by gradient
+    # (nn/factorized_vq.py); the EMA, k-means and dead-code keys below then do nothing.
+    q.codes = "ema"
+    q.code_dim = 8  # "factorized": DAC's 8
     q.ema_decay = 0.99  # codebook EMA (the paper leaves it open; 0.99 like its usage EMA)
     q.dead_code_threshold = 2.0  # EMA usage below this -> replaced by a random frame of the batch
     # ...scaled to the batch: the threshold is min(dead_code_threshold, this x frames per step /
@@ -92,10 +98,17 @@ def default_config() -> ConfigDict:
 
     c.discriminator = d = ConfigDict()
     # "soundstream" (the paper's: the STFT discriminator and the multi-scale wave discriminator)
-    # or "ms_stft" (EnCodec's multi-scale STFT discriminator alone, nn/ms_stft_discriminator.py).
+    # or "ms_stft" (EnCodec's multi-scale STFT discriminator alone, nn/ms_stft_discriminator.py)
+    # or "mpd_mrd" (DAC's multi-period and multi-band multi-resolution STFT discriminators,
+    # nn/dac_discriminators.py).
     d.kind = "soundstream"
     d.ms_stft_windows = (2048, 1024, 512, 256, 128)  # EnCodec's; hop = window / 4
     d.ms_stft_channels = 32  # EnCodec's filters
+    d.mpd_periods = (2, 3, 5, 7, 11)  # DAC's (HiFi-GAN's)
+    d.mpd_channels = 32  # first layer; then x4, x16, x32, x32 (DAC: 32 ... 1024)
+    d.mpd_max_channels = 1024
+    d.mrd_windows = (2048, 1024, 512)  # DAC's; hop = window / 4; five bands each
+    d.mrd_channels = 32
     d.wave_scales = 3
     d.wave_channels = 16
     d.wave_max_channels = 1024
@@ -166,6 +179,11 @@ def default_config() -> ConfigDict:
     o.warmup_steps = 0
     o.final_lr_fraction = 0.1
     o.grad_clip_norm = 0.0  # 0 disables clipping
+    # Ours (Mimi, and most codecs since): an exponential moving average of the generator's
+    # parameters, kept in the state as "gen_ema" and used for validation, samples and export.
+    # The decay ramps up as min(weight_ema_decay, (1 + step) / (10 + step)), so early averages
+    # are not dominated by the random init. 0: none (the paper's).
+    o.weight_ema_decay = 0.0
 
     c.data = dt = ConfigDict()
     # What to train on: one spec ("embedded", a folder, a manifest .jsonl, tfds:NAME[/CONFIG]:SPLIT),
@@ -223,6 +241,20 @@ def default_config() -> ConfigDict:
     # Any of "mel" (the training mel loss), "visqol_speech", "pesq", "stoi", "visqol_audio",
     # "si_sdr"; the speech metrics skip clips labelled music.
     t.eval_metrics = ("mel", "visqol_speech", "pesq")
+    # Bitrates (kbps) to validate at; () = the lowest (n_q = 1) and the highest (n_q = N_q).
+    t.eval_kbps = ()
+    # The "mel" metric's windows and bins; () = loss.mel_windows / loss.mel_bins. Set both to
+    # compare runs whose training mel losses differ on one yardstick (the recipe sweep does).
+    t.eval_mel_windows = ()
+    t.eval_mel_bins = ()
+    # A training-time budget in seconds (0: none): the run stops at the first log step past it,
+    # saves, validates and exits, whatever num_steps says. Only the loop's own time counts (not
+    # compilation, validation, samples or checkpoints) and it is kept across resumes. "wall"
+    # counts elapsed time; "cpu" this process's CPU time over all its threads (about cores x wall
+    # on an idle machine), which another job on the same cores barely changes: the recipe sweep
+    # gives every point the same budget this way, so that a slower recipe pays in quality.
+    t.time_budget_s = 0.0
+    t.time_budget_clock = "wall"
 
     c.lock()
     return c
@@ -368,7 +400,7 @@ def validate(config: ConfigDict) -> None:
     for key, allowed in (("model.conv_init", ("torch", "lecun")),
                          ("model.activation", ("elu", "snake")),
                          ("discriminator.conv_init", ("torch", "lecun")),
-                         ("discriminator.kind", ("soundstream", "ms_stft")),
+                         ("discriminator.kind", ("soundstream", "ms_stft", "mpd_mrd")),
                          ("loss.mel_l1", ("sum", "mean")),
                          ("loss.log_floor", ("relative", "absolute")),
                          ("loss.mel_loss", ("paper", "log_l1")),
@@ -403,8 +435,15 @@ def validate(config: ConfigDict) -> None:
     _check(len(d.ms_stft_windows) >= 1 and all(w >= 16 and w % 4 == 0 for w in d.ms_stft_windows),
            "discriminator.ms_stft_windows", "must be window lengths >= 16, multiples of 4")
     _check(d.ms_stft_channels >= 1, "discriminator.ms_stft_channels", "must be >= 1")
-    _check(d.kind != "ms_stft" or crop >= discriminator_window(config), "data.crop_frames",
-           f"crop of {crop} samples is shorter than the largest discriminator.ms_stft_windows")
+    _check(d.kind == "soundstream" or crop >= discriminator_window(config), "data.crop_frames",
+           f"crop of {crop} samples is shorter than the discriminators' longest window "
+           f"({discriminator_window(config)})")
+    _check(len(d.mpd_periods) >= 1 and all(isinstance(p, int) and p >= 2 for p in d.mpd_periods),
+           "discriminator.mpd_periods", f"must be integers >= 2, got {d.mpd_periods!r}")
+    _check(len(d.mrd_windows) >= 1 and all(w >= 64 and w % 4 == 0 for w in d.mrd_windows),
+           "discriminator.mrd_windows", "must be window lengths >= 64, multiples of 4")
+    _check(min(d.mpd_channels, d.mpd_max_channels, d.mrd_channels) >= 1,
+           "discriminator.mpd_channels", "mpd_channels, mpd_max_channels and mrd_channels must be >= 1")
     _check(dt.batch_size >= 1, "data.batch_size", "must be >= 1")
     _validate_data(dt)
     _check(config.train.log_every >= 1, "train.log_every", "must be >= 1")
@@ -434,6 +473,23 @@ def validate(config: ConfigDict) -> None:
            f"unknown metrics {unknown}; choose from {', '.join(known)}")
     _check(len(names) >= 1 and len(set(names)) == len(names), "train.eval_metrics",
            f"must name at least one metric, each once, got {names}")
+    _check(q.codes in ("ema", "factorized"), "quantizer.codes",
+           f"must be 'ema' or 'factorized', got {q.codes!r}")
+    _check(isinstance(q.code_dim, int) and 1 <= q.code_dim <= config.model.embedding_dim,
+           "quantizer.code_dim", f"must be an integer in 1..model.embedding_dim, got {q.code_dim!r}")
+    _check(0.0 <= config.optim.weight_ema_decay < 1.0, "optim.weight_ema_decay",
+           f"must be in [0, 1) (0: no weight EMA), got {config.optim.weight_ema_decay}")
+    _check(t.time_budget_s >= 0, "train.time_budget_s", f"must be >= 0 (0: none), got {t.time_budget_s}")
+    _check(t.time_budget_clock in ("wall", "cpu"), "train.time_budget_clock",
+           f"must be 'wall' or 'cpu', got {t.time_budget_clock!r}")
+    if t.eval_mel_windows or t.eval_mel_bins:
+        _check(len(t.eval_mel_windows) == len(t.eval_mel_bins) >= 1, "train.eval_mel_bins",
+               "give train.eval_mel_windows and train.eval_mel_bins together, one count per window")
+    for kbps in tuple(t.eval_kbps):
+        _check(any(abs(kbps_for_num_quantizers(config, n) - kbps) < 1e-6
+                   for n in range(1, q.num_quantizers + 1)), "train.eval_kbps",
+               f"{kbps} kbps is not a bitrate of this model (n_q x "
+               f"{kbps_for_num_quantizers(config, 1):g} kbps, n_q = 1..{q.num_quantizers})")
     _check("mel" not in names or t.eval_seconds * config.sample_rate >= max(l.mel_windows),
            "train.eval_seconds", "clips must be at least the largest of loss.mel_windows long")
 
@@ -495,7 +551,8 @@ def init_length(config: ConfigDict) -> int:
 def discriminator_window(config: ConfigDict) -> int:
     """The longest STFT window of the configured discriminators (`discriminator.kind`)."""
     d = config.discriminator
-    return max(d.ms_stft_windows) if d.kind == "ms_stft" else d.stft_window
+    return {"ms_stft": lambda: max(d.ms_stft_windows),
+            "mpd_mrd": lambda: max(d.mrd_windows)}.get(d.kind, lambda: d.stft_window)()
 
 
 def frame_rate(config: ConfigDict) -> float:

@@ -16,7 +16,8 @@ from typing import Sequence
 from sscodec.train.reporting import read_metrics
 
 
-def _by_step(workdir: str) -> list[dict]:
+def records_by_step(workdir: str) -> list[dict]:
+    """The run's metrics.jsonl records in step order, one per step (a resumed run's repeat wins)."""
     records = {m["step"]: m for m in read_metrics(workdir)}  # last record of a step wins
     return [records[s] for s in sorted(records)]
 
@@ -28,7 +29,7 @@ def curve_points(workdirs: Sequence[str]) -> list[dict]:
         if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
             raise FileNotFoundError(f"{workdir}: no metrics.jsonl (not a training run?)")
         hours, previous = offset, 0
-        for m in _by_step(workdir):
+        for m in records_by_step(workdir):
             rate = m.get("perf/steps_per_s")
             if rate and rate > 0:
                 hours += (m["step"] - previous) / rate / 3600.0

@@ -29,7 +29,7 @@ from sscodec.checkpoint import Checkpointer, locate
 from sscodec.config import bits_per_code, config_from_dict, samples_per_frame
 from sscodec.nn.rvq import SQNORM
 from sscodec.nn.soundstream import SoundStream, build_generator
-from sscodec.train.state import abstract_state, build_models
+from sscodec.train.state import abstract_state, build_models, eval_params_key
 
 FORMAT_VERSION = 2  # 2: streaming functions, denoise inputs, entropy tables
 FLOAT16_FORMAT_VERSION = 3  # 3: float16 tensors in params.safetensors (older readers refuse it)
@@ -156,8 +156,9 @@ def load_run(workdir: str, step: int | None = None, entropy_data: str | None = "
     models = build_models(config)
     abstract = abstract_state(models, config)
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    weights_key = eval_params_key(abstract)  # the moving average when the run kept one
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                          {"gen_params": abstract["gen_params"], "quantizer": abstract["quantizer"]})
+                          {weights_key: abstract[weights_key], "quantizer": abstract["quantizer"]})
     directory, located = locate(workdir)
     source = Checkpointer(directory, read_only=True)
     try:
@@ -165,7 +166,7 @@ def load_run(workdir: str, step: int | None = None, entropy_data: str | None = "
         saved_step = step if step is not None else (located or source.latest_step())
     finally:
         source.close()
-    weights = {"params": weights["gen_params"], "quantizer": weights["quantizer"]}
+    weights = {"params": weights[weights_key], "quantizer": weights["quantizer"]}
     weights = jax.tree.map(np.asarray, weights)  # parameters are float32 whatever compute_dtype
     counts = None
     if entropy_data is not None:
@@ -224,6 +225,9 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
         weights = _unflatten({k: v.astype(np.float16).astype(np.float32) if k in half else v
                               for k, v in flat.items()})
     rvq = dict(weights["quantizer"]["quantizer"])
+    if config.quantizer.codes == "factorized":  # the decoder-side table _embed_codes sums
+        rvq["codebook"] = np.asarray(build_generator(config).apply(
+            _variables(weights), method=lambda g: g.quantizer.expanded_codebook()))
     rvq[SQNORM] = np.sum(np.square(rvq["codebook"], dtype=np.float32), axis=-1)
     weights = {"params": weights["params"], "quantizer": {**weights["quantizer"], "quantizer": rvq}}
     encode, decode = codec_functions(build_generator(config))

@@ -9,6 +9,9 @@ numbers, drawn by `sscodec report`). A sweep folder holds
   points/NAME/run/              the point's training run (checkpoints, metrics, samples)
   points/NAME/run/bundle/       its exported inference bundle
   points/NAME/eval/             eval.json / eval.md of the point (no baselines)
+  points/NAME/result.json       or, for a sweep scored by its training-time validation
+                                (`final_eval=False`, e.g. the recipe sweep): the last validation,
+                                the validation curve, codebook perplexity and speed of the run
   baselines/                    eval.json / eval.md of Opus and codec2 on the same clips
   results.json                  everything collected (`sscodec sweep collect`)
 
@@ -64,6 +67,10 @@ class Sweep:
     eval: dict = dataclasses.field(default_factory=dict)  # sscodec.evaluate.run_eval settings
     baselines: tuple[str, ...] = ("opus", "codec2")
     opus_kbps: tuple[float, ...] = (6, 9, 12, 18, 24)
+    # False: no export and `sscodec eval` per point; the point is scored by its run's training-time
+    # validation (train.eval_*), summarized in points/NAME/result.json (see run_summary).
+    final_eval: bool = True
+    table_metrics: tuple[str, ...] = ("visqol_speech", "pesq")  # recipe layout: the delta columns
 
     def select(self, only: Sequence[str] | None) -> list[Point]:
         """Points named (or indexed) in `only`; all of them for None."""
@@ -134,6 +141,10 @@ def point_config(point: Point, smoke: bool = False, steps: int | None = None):
         overrides.update(SMOKE)
         for key in ("encoder_channels", "decoder_channels"):
             overrides[f"model.{key}"] = max(1, config.model[key] // SMOKE_CHANNEL_DIVISOR)
+        if not isinstance(config.loss.mel_bins, int):  # the bins of the windows smoke keeps
+            per_window = dict(zip(config.loss.mel_windows, config.loss.mel_bins))
+            overrides["loss.mel_bins"] = tuple(per_window.get(w, 64)
+                                               for w in SMOKE["loss.mel_windows"])
     if steps is not None:
         overrides["num_steps"] = steps
     args = _as_args(overrides)
@@ -187,15 +198,23 @@ def train_point(point: Point, workdir: str, smoke: bool = False, steps: int | No
 
 
 def _stopped_early(workdir: str, point: Point, smoke: bool, steps: int | None) -> bool:
-    """Whether the run's latest checkpoint is short of num_steps (a preempted run exits 0)."""
+    """Whether the run's latest checkpoint is short of num_steps (a preempted run exits 0) and
+    the run did not end on its time budget (train.time_budget_s) there."""
     from sscodec.checkpoint import Checkpointer, locate
+    from sscodec.train.loop import BUDGET_FILE
 
     config, _ = point_config(point, smoke, steps)
     checkpoints = Checkpointer(locate(workdir)[0], read_only=True)
     try:
-        return (checkpoints.latest_step() or 0) < config.num_steps
+        latest = checkpoints.latest_step() or 0
     finally:
         checkpoints.close()
+    budget = os.path.join(workdir, BUDGET_FILE)
+    if os.path.isfile(budget):
+        with open(budget) as f:
+            if json.load(f)["step"] == latest:
+                return False
+    return latest < config.num_steps
 
 
 def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: bool = False,
@@ -208,12 +227,15 @@ def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: 
     settings = eval_settings(sweep, smoke)
     for i, point in enumerate(points):
         where = point_dir(out, point.name)
-        result = os.path.join(where, "eval", "eval.json")
+        result = result_path(sweep.final_eval, out, point.name)
         if os.path.isfile(result):
             log.info("[%d/%d] %s: already evaluated (%s)", i + 1, len(points), point.name, result)
             continue
         log.info("[%d/%d] %s", i + 1, len(points), point.name)
         train_point(point, os.path.join(where, "run"), smoke, steps)
+        if not sweep.final_eval:
+            write_json(result, run_summary(os.path.join(where, "run")))
+            continue
         run_eval(os.path.join(where, "eval"), workdir=os.path.join(where, "run"),
                  name=point.name, kbps=point.kbps, baseline_names=(), denoise=point.denoise,
                  progress=progress, **settings)
@@ -222,6 +244,45 @@ def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: 
         log.info("baselines: %s", ", ".join(sweep.baselines))
         run_eval(os.path.join(out, BASELINES), baseline_names=sweep.baselines,
                  opus_kbps=sweep.opus_kbps, progress=progress, **settings)
+
+
+def result_path(final_eval: bool, out: str, name: str) -> str:
+    """Where a point's finished score lives: its `sscodec eval` or its run summary."""
+    where = point_dir(out, name)
+    return os.path.join(where, "eval", "eval.json") if final_eval else os.path.join(where,
+                                                                                    "result.json")
+
+
+def run_summary(workdir: str, tail: float = 0.2) -> dict:
+    """A run scored by its training-time validation: the last eval record ("final"), every eval
+    record with its step and training seconds ("curve"), and over the last `tail` of the logged
+    steps the mean codebook perplexity per quantizer and the training speed."""
+    from sscodec.curves import records_by_step
+
+    records = records_by_step(workdir)
+    if not records:
+        raise FileNotFoundError(f"{workdir}: no metrics logged")
+    curve = []
+    for m in records:
+        evals = {k[len("eval/"):]: v for k, v in m.items()
+                 if k.startswith("eval/") and k != "eval/failed_scores"}
+        if evals:
+            curve.append({"step": m["step"], "train_seconds": m.get("perf/train_seconds"), **evals})
+    logged = [m for m in records if "perf/steps_per_s" in m]
+    late = logged[int(len(logged) * (1 - tail)):] or logged
+    mean = lambda key: (sum(m[key] for m in late if key in m)
+                        / max(1, sum(key in m for m in late)))
+    quantizers = sorted((k for k in late[-1] if k.startswith("rvq/perplexity_q")),
+                        key=lambda k: int(k.rsplit("q", 1)[1]))
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = json.load(f)
+    last = records[-1]
+    return {"final": curve[-1] if curve else {}, "curve": curve,
+            "steps": last["step"], "train_seconds": last.get("perf/train_seconds"),
+            "clock": config["train"]["time_budget_clock"],
+            "steps_per_s": mean("perf/steps_per_s"), "audio_s_per_s": mean("perf/audio_s_per_s"),
+            "perplexity": [mean(k) for k in quantizers],
+            "codebook_size": config["quantizer"]["codebook_size"]}
 
 
 def describe(sweep: Sweep, smoke: bool = False, steps: int | None = None) -> dict:
@@ -242,7 +303,7 @@ def gather(out: str) -> dict:
         sweep = json.load(f)
     results, missing = {}, []
     for point in sweep["points"]:
-        file = os.path.join(point_dir(out, point["name"]), "eval", "eval.json")
+        file = result_path(sweep.get("final_eval", True), out, point["name"])
         if os.path.isfile(file):
             with open(file) as f:
                 results[point["name"]] = json.load(f)

@@ -1,6 +1,7 @@
 """SoundStream's discriminators: 3-scale waveform (MelGAN-style) and the STFT discriminator.
 
-`discriminator.kind = "ms_stft"` swaps them for EnCodec's (ms_stft_discriminator.py).
+`discriminator.kind = "ms_stft"` swaps them for EnCodec's (ms_stft_discriminator.py), "mpd_mrd"
+for DAC's (dac_discriminators.py).
 
 Each discriminator returns (logits [B, T_k], features: list of intermediate activations) so the
 losses can compute hinge terms on the logits and L1 feature matching on the features.
@@ -19,6 +20,7 @@ from ml_collections import ConfigDict, FrozenConfigDict
 
 from sscodec.audio import stft
 from sscodec.nn.conv import Conv, ConvStyle, GroupedConv1d
+from sscodec.nn.dac_discriminators import MultiPeriodMultiBandDiscriminator
 from sscodec.nn.ms_stft_discriminator import MultiScaleSTFTDiscriminator
 
 LEAK = 0.2
@@ -134,7 +136,8 @@ class STFTDiscriminator(nn.Module):
 
 class Discriminators(nn.Module):
     """All discriminators of `config.kind`; returns [(logits, features)], one per discriminator:
-    "soundstream": the STFT discriminator first, then the wave scales; "ms_stft": EnCodec's scales."""
+    "soundstream": the STFT discriminator first, then the wave scales; "ms_stft": EnCodec's scales;
+    "mpd_mrd": DAC's periods, then its windows."""
 
     config: ConfigDict
     dtype: jnp.dtype | None = None  # compute dtype (parameters stay float32)
@@ -146,6 +149,10 @@ class Discriminators(nn.Module):
         if d.kind == "ms_stft":
             return MultiScaleSTFTDiscriminator(tuple(d.ms_stft_windows), d.ms_stft_channels,
                                                self.dtype, style, name="ms_stft")(audio)
+        if d.kind == "mpd_mrd":
+            return MultiPeriodMultiBandDiscriminator(
+                tuple(d.mpd_periods), tuple(d.mrd_windows), d.mpd_channels, d.mpd_max_channels,
+                d.mrd_channels, self.dtype, style, name="mpd_mrd")(audio)
         stft_out = STFTDiscriminator(d.stft_channels, d.stft_window, d.stft_hop, self.dtype,
                                      style, name="stft")(audio)
         wave_out = MultiScaleWaveDiscriminator(d.wave_scales, d.wave_channels, d.wave_max_channels,

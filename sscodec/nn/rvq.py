@@ -33,6 +33,13 @@ def nearest_code(x: jax.Array, codebook: jax.Array, sqnorm: jax.Array | None = N
     return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
+def code_perplexity(hits: jax.Array) -> jax.Array:
+    """exp(entropy) of a code histogram [N]: the number of equally used codes it is worth
+    (N for uniform use, 1 for a single code; its log2 is the bits a code actually carries)."""
+    p = hits / jnp.maximum(hits.sum(), 1e-9)
+    return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
+
+
 def kmeans_plusplus(x: jax.Array, key: jax.Array, num_clusters: int) -> jax.Array:
     """k-means++ seeding: each next seed is a data point drawn with probability ~ D(x)^2."""
     keys = jax.random.split(key, num_clusters)
@@ -215,6 +222,7 @@ class ResidualVectorQuantizer(nn.Module):
             # batch is sharded; a scatter of the codes would gather every frame's index).
             hits = onehot.sum(0)
             used = jnp.mean((hits > 0).astype(jnp.float32))  # codes hit by this batch
+            perplexity = code_perplexity(active @ onehot)  # over the frames the stage codes
             replaced = jnp.zeros((), jnp.float32)
             if update:
                 stats_input = jax.lax.stop_gradient(residual)
@@ -229,10 +237,11 @@ class ResidualVectorQuantizer(nn.Module):
                 cb = jnp.where(dead[:, None], candidates, cb)
                 es = jnp.where(dead[:, None], candidates * restart, es)
                 cs = jnp.where(dead, restart, cs)
-            return residual - q, (idx, q * active[:, None], commit, cb, cs, es, used, replaced)
+            return residual - q, (idx, q * active[:, None], commit, cb, cs, es, used, replaced,
+                                  perplexity)
 
         stages = jnp.arange(self.num_quantizers)
-        _, (idx, q, commit, new_cb, new_cs, new_es, used, replaced) = jax.lax.scan(
+        _, (idx, q, commit, new_cb, new_cs, new_es, used, replaced, perplexity) = jax.lax.scan(
             stage, flat, (codebook, cluster_size, embed_sum, dead_keys, stages))
         quantized = q.sum(0).reshape(x.shape)
         commit_loss = commit.sum() / jnp.maximum(frame_nq.sum(), 1).astype(jnp.float32)
@@ -245,5 +254,6 @@ class ResidualVectorQuantizer(nn.Module):
             "commit_loss": commit_loss,
             "codebook_usage": jnp.mean(used),  # fraction of codes this batch used, over stages
             "dead_codes_replaced": jnp.mean(replaced),  # fraction replaced this step (training)
+            "perplexity": perplexity,  # [N_q]: exp(entropy) of each stage's code histogram
         }
         return quantized_st.astype(x.dtype), aux

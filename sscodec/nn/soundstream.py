@@ -10,6 +10,7 @@ from flax import linen as nn
 from ml_collections import ConfigDict
 
 from sscodec.nn.conv import ConvStyle
+from sscodec.nn.factorized_vq import FactorizedResidualVQ
 from sscodec.nn.istft_decoder import IstftDecoder
 from sscodec.nn.rvq import ResidualVectorQuantizer
 from sscodec.nn.seanet import Decoder, Encoder, FiLM
@@ -19,7 +20,7 @@ class SoundStream(nn.Module):
     """Audio [B, T] -> reconstruction [B, T]; T is padded to whole frames and trimmed back."""
 
     encoder: Encoder
-    quantizer: ResidualVectorQuantizer
+    quantizer: ResidualVectorQuantizer | FactorizedResidualVQ
     decoder: Decoder | IstftDecoder
     film: str = "none"
     quantizer_dropout: bool = True
@@ -104,10 +105,14 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
     else:
         decoder = Decoder(m.decoder_channels, tuple(m.strides),
                           last_kernel_size=m.last_kernel_size, **common)
-    quantizer = ResidualVectorQuantizer(q.num_quantizers, q.codebook_size, m.embedding_dim,
-                                        ema_decay=q.ema_decay,
-                                        dead_code_threshold=q.dead_code_threshold,
-                                        kmeans_iters=q.kmeans_iters, epsilon=q.epsilon,
-                                        expected_usage_threshold=q.dead_code_usage_fraction)
+    if q.codes == "factorized":
+        quantizer = FactorizedResidualVQ(q.num_quantizers, q.codebook_size, m.embedding_dim,
+                                         q.code_dim)
+    else:
+        quantizer = ResidualVectorQuantizer(q.num_quantizers, q.codebook_size, m.embedding_dim,
+                                            ema_decay=q.ema_decay,
+                                            dead_code_threshold=q.dead_code_threshold,
+                                            kmeans_iters=q.kmeans_iters, epsilon=q.epsilon,
+                                            expected_usage_threshold=q.dead_code_usage_fraction)
     return SoundStream(encoder, quantizer, decoder, film=m.film, quantizer_dropout=q.dropout,
                        dropout_share=q.dropout_share)

@@ -19,6 +19,7 @@ import time
 
 import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 from tqdm.auto import tqdm
@@ -36,6 +37,51 @@ from sscodec.train import validation
 log = logging.getLogger(__name__)
 
 WEIGHTS = INIT_FROM_WEIGHTS  # what --init_from takes (train.init_from_weights picks among them)
+
+
+class TimeBudget:
+    """`train.time_budget_s` of the loop's own time (data, step; not compilation, validation,
+    samples or checkpoints) on `train.time_budget_clock`, carried across resumes in the
+    checkpoint metadata ("train_seconds"). Every process of a job stops at the same step: the main
+    process's account decides, broadcast at log steps."""
+
+    def __init__(self, train: ConfigDict, meta: dict):
+        self.limit = float(train.time_budget_s)
+        self.clock = time.process_time if train.time_budget_clock == "cpu" else time.perf_counter
+        self.seconds = float(meta.get("train_seconds", 0.0))
+        self._t0 = None
+
+    def start_step(self) -> None:
+        self._t0 = self.clock()
+
+    def end_step(self) -> None:
+        self.seconds += self.clock() - self._t0
+
+    def spent(self) -> bool:
+        return self.limit > 0 and self.seconds >= self.limit
+
+    def agreed_spent(self) -> bool:
+        if self.limit <= 0:
+            return False
+        if jax.process_count() == 1:
+            return self.spent()
+        from jax.experimental import multihost_utils
+        return bool(multihost_utils.broadcast_one_to_all(np.array(self.spent())))
+
+    def postfix(self) -> dict[str, str]:
+        return {"budget": f"{min(1.0, self.seconds / self.limit):.0%}"} if self.limit else {}
+
+    def record(self, workdir: str, step: int, is_main: bool) -> None:
+        """Writes WORKDIR/time_budget.json, which says the run ended on its budget (sweeps read it)."""
+        log.info("time budget spent at step %d: %.0f of %.0f s; saved and stopping", step,
+                 self.seconds, self.limit)
+        if is_main:
+            with open(os.path.join(workdir, BUDGET_FILE), "w") as f:
+                json.dump({"step": step, "seconds": self.seconds, "limit": self.limit,
+                           "clock": "cpu" if self.clock is time.process_time else "wall"}, f)
+
+
+BUDGET_FILE = "time_budget.json"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -96,6 +142,8 @@ def _restore(state: dict, checkpointer: Checkpointer, resume: str | None,
             else:
                 weights = {k: state[k] for k in parts}
                 state = {**state, **source.restore_weights(weights, step)}
+                if "gen_ema" in state and "gen_params" in parts:  # the average starts there
+                    state["gen_ema"] = jax.tree.map(jnp.copy, state["gen_params"])
         finally:
             source.close()
         log.info("%s %s (step %s)", "resumed from" if full else
@@ -155,14 +203,17 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
         validator = validation.Validator.from_config(config, models.generator)
 
     # --- Compile the step ahead of time
-    example = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh, rules)
-    t0 = time.perf_counter()
-    compiled = compile_train_step(config, models, state, example)
-    log.info("train step compiled in %.1f s", time.perf_counter() - t0)
-    memory = compiled.memory_analysis()
-    if memory is not None:
-        log.info("train step memory per device: arguments %.1f MB, temporaries %.1f MB",
-                 memory.argument_size_in_bytes / 2**20, memory.temp_size_in_bytes / 2**20)
+    budget = TimeBudget(config.train, meta)
+    stop_at = start if budget.spent() else config.num_steps
+    if start < stop_at:  # (every process reads the same checkpoint, so all agree)
+        example = parallel.global_batch(pipeline.split_batch(data.dataset[0])[0], mesh, rules)
+        t0 = time.perf_counter()
+        compiled = compile_train_step(config, models, state, example)
+        log.info("train step compiled in %.1f s", time.perf_counter() - t0)
+        memory = compiled.memory_analysis()
+        if memory is not None:
+            log.info("train step memory per device: arguments %.1f MB, temporaries %.1f MB",
+                     memory.argument_size_in_bytes / 2**20, memory.temp_size_in_bytes / 2**20)
     runtime.barrier("train_step_compiled")  # the first step's collectives start together
 
     writer = MetricWriter(workdir, enabled=is_main)
@@ -177,10 +228,14 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
 
     if start >= config.num_steps:
         log.info("already at step %d of %d: nothing to train", start, config.num_steps)
+    if budget.spent():
+        log.info("time budget spent (%.0f of %.0f %s-seconds): nothing to train", budget.seconds,
+                 budget.limit, config.train.time_budget_clock)
     audio_per_step = batch_size * length / config.sample_rate
     last: dict = {}
-    bar = tqdm(total=config.num_steps, initial=start, desc="train", unit="step",
-               disable=not (is_main and config.train.progress), dynamic_ncols=True)
+    # A time budget ends the run, not num_steps: the bar counts steps and shows the budget used.
+    bar = tqdm(total=None if budget.limit else config.num_steps, initial=start, desc="train",
+               unit="step", disable=not (is_main and config.train.progress), dynamic_ncols=True)
     skipped = 0
     batches, data_meta = _open_batches(data, config, checkpointer, saved, meta, start)
     preemption = PreemptionWatch(start)
@@ -189,7 +244,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     eval_postfix: dict = {}
     needs_codebooks = not codebooks_initialized(state)
     try:
-        for step in range(start, config.num_steps):
+        for step in range(start, stop_at):
+            budget.start_step()
             local, skipped_now = pipeline.split_batch(next(batches))
             skipped += skipped_now
             batch = parallel.global_batch(local, mesh, rules)
@@ -209,9 +265,12 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
             preemption.dispatched(done, previous)
             window_steps += 1
             bar.update(1)
-            save_now = done % config.train.checkpoint_every == 0 or done == config.num_steps
+            budget.end_step()
+            out_of_time = done % config.train.log_every == 0 and budget.agreed_spent()
+            save_now = (done % config.train.checkpoint_every == 0 or done == config.num_steps
+                        or out_of_time)
             evals = {}
-            if validation.due(config, done):
+            if validation.due(config, done) or (out_of_time and config.train.eval_every > 0):
                 evals = validation.run_eval(validator, state, done, writer)
                 window_start += evals.get("perf/eval_seconds", 0.0)  # steps/s: training only
                 eval_postfix = validator.postfix(evals) if validator is not None else {}
@@ -222,28 +281,34 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
                 last["perf/steps_per_s"] = window_steps / elapsed
                 last["perf/audio_s_per_s"] = window_steps * audio_per_step / elapsed
                 last["data/skipped"] = float(skipped)
+                last["perf/train_seconds"] = budget.seconds
                 window_start, window_steps = time.perf_counter(), 0
                 last.update(evals)  # one line per step in metrics.jsonl
                 writer.write(done, last)
                 bar.set_postfix(loss=f"{last['loss/generator']:.3g}",
                                 rec=f"{last['loss/reconstruction']:.3g}",
                                 audio_s_per_s=f"{last['perf/audio_s_per_s']:.2f}",
+                                **budget.postfix(),
                                 **eval_postfix)
             elif evals:
                 writer.write(done, evals)
             if samples is not None and (done % config.train.sample_every == 0
-                                        or done == config.num_steps):
+                                        or done == config.num_steps or out_of_time):
                 samples.write(done, state)
             preempted = preemption.reached(done)
             if preempted:  # never save a non-finite state, even when asked to stop
                 _check_finite(done, {k: float(v) for k, v in jax.device_get(metrics).items()})
             if save_now or preempted:
-                meta = {"step": done, "metrics": last, **data_meta}
+                meta = {"step": done, "metrics": last, "train_seconds": budget.seconds, **data_meta}
                 checkpointer.save(done, state, meta, data=pipeline.IteratorSnapshot(batches))
             if preempted:
                 log.warning("preempted: saved step %d in %s; exiting (%s)", done,
                             checkpointer.directory, preemption.answer(done))
                 last["preempted_at"] = done
+                break
+            if out_of_time:
+                budget.record(workdir, done, is_main)
+                last["budget_stopped_at"] = done
                 break
     finally:
         preemption.close()
@@ -254,7 +319,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
             log.warning("data: replaced %d unreadable item(s) on this process during this run",
                         skipped)
         checkpointer.close()
-    end = last.get("preempted_at", max(start, config.num_steps))
+    end = last.get("preempted_at", last.get("budget_stopped_at", max(start, stop_at)))
     log.info("done at step %d: checkpoints, metrics.jsonl, tensorboard/ and samples/ in %s",
              end, os.path.abspath(workdir))
     return last

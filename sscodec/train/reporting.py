@@ -16,6 +16,7 @@ import soundfile as sf
 
 from data_pipelines.audio_io import AudioReadError
 from data_pipelines.sources import Source
+from sscodec.train.state import eval_params_key
 
 
 def tensorboard_tag(name: str) -> str:
@@ -117,7 +118,7 @@ class SampleWriter:
             sf.write(path, audio, self.sample_rate, subtype="PCM_16")
             written.append(path)
             for n_q in self.depths:
-                out = np.asarray(self._fn(state["gen_params"], state["quantizer"],
+                out = np.asarray(self._fn(state[eval_params_key(state)], state["quantizer"],
                                           jnp.asarray(audio)[None], n_q))[0]
                 path = os.path.join(folder, f"{name}_recon_nq{n_q}.wav")
                 sf.write(path, np.clip(out, -1.0, 1.0), self.sample_rate, subtype="PCM_16")

@@ -5,6 +5,7 @@ state = {
   "gen_params", "quantizer" (RVQ codebooks and EMA statistics), "gen_opt",
   "disc_params", "disc_opt",
   "balancer" (the loss balancer's gradient-norm averages, see balancer.py),
+  "gen_ema" (with optim.weight_ema_decay > 0 only: the generator parameters' moving average),
 }
 """
 
@@ -63,7 +64,8 @@ def crop_length(config: ConfigDict) -> int:
     return config.data.crop_frames * samples_per_frame(config)
 
 
-def init_state(models: Models, seed: int, length: int, boxed: bool = False) -> State:
+def init_state(models: Models, seed: int, length: int, boxed: bool = False,
+               ema: bool = False) -> State:
     """Builds a fresh state; call under `jax.jit` (with out_shardings) or `jax.eval_shape`.
 
     `boxed` keeps the logical axis names on parameters, codebooks and Adam moments (for deriving
@@ -85,12 +87,15 @@ def init_state(models: Models, seed: int, length: int, boxed: bool = False) -> S
         "disc_opt": models.disc_tx.init(disc_params),
         "balancer": init_balancer_state(),
     }
+    if ema:
+        state["gen_ema"] = gen_vars["params"]
     return state if boxed else nn.unbox(state)
 
 
 def abstract_state(models: Models, config: ConfigDict, boxed: bool = False) -> State:
     """The state's shapes and dtypes (with logical names if `boxed`), computed without allocating."""
-    return jax.eval_shape(lambda: init_state(models, config.seed, init_length(config), boxed))
+    return jax.eval_shape(lambda: init_state(models, config.seed, init_length(config), boxed,
+                                             config.optim.weight_ema_decay > 0))
 
 
 def shardings_for(models: Models, config: ConfigDict, mesh) -> State:
@@ -104,7 +109,21 @@ def create_state(models: Models, config: ConfigDict, mesh=None) -> State:
     given (shapes first: the state never exists unsharded)."""
     out_shardings = None if mesh is None else shardings_for(models, config, mesh)
     length = init_length(config)
-    return jax.jit(lambda: init_state(models, config.seed, length), out_shardings=out_shardings)()
+    ema = config.optim.weight_ema_decay > 0
+    return jax.jit(lambda: init_state(models, config.seed, length, ema=ema),
+                   out_shardings=out_shardings)()
+
+
+def eval_params_key(state: State) -> str:
+    """The generator parameters to validate, sample and export: the moving average if kept."""
+    return "gen_ema" if "gen_ema" in state else "gen_params"
+
+
+def update_ema(ema, params, step: jax.Array, decay: float):
+    """ema <- d ema + (1 - d) params with d = min(decay, (1 + step) / (10 + step))."""
+    step = step.astype(jnp.float32)
+    d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+    return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
 
 
 def count_params(tree) -> int:

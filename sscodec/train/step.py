@@ -21,7 +21,7 @@ from ml_collections import ConfigDict
 from sscodec import losses, parallel
 from sscodec.train import balancer as balancer_lib
 from sscodec.train.schedule import lr_factor
-from sscodec.train.state import Models, State
+from sscodec.train.state import Models, State, update_ema
 
 Batch = dict[str, jax.Array]
 
@@ -123,6 +123,8 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
                    "rvq/codebook_usage": aux["codebook_usage"],
                    "rvq/dead_codes_replaced": aux["dead_codes_replaced"],
                    "rvq/mean_n_q": jnp.mean(aux["n_q"].astype(jnp.float32)),
+                   **{f"rvq/perplexity_q{i}": aux["perplexity"][i]
+                      for i in range(config.quantizer.num_quantizers)},
                    "loss/waveform_l1": losses.waveform_l1(target, recon),
                    "level/output_minus_input_db": _level_db(recon) - _level_db(target),
                    **grad_metrics, **disc_metrics,
@@ -134,6 +136,9 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
             "gen_params": gen_params, "quantizer": quantizer, "gen_opt": gen_opt,
             "disc_params": disc_params, "disc_opt": disc_opt, "balancer": balancer,
         }
+        if "gen_ema" in state:
+            new_state["gen_ema"] = update_ema(state["gen_ema"], gen_params, state["step"],
+                                              config.optim.weight_ema_decay)
         return new_state, metrics
 
     return train_step

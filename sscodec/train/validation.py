@@ -4,9 +4,9 @@ At start the main process picks `train.eval_clips` clips once, deterministically
 by `config.seed`; speech-labelled items first, then unlabelled ones, then music; noise never;
 unreadable, silent or too-short items skipped), with the same readers and -3 dBFS peak
 normalization as `sscodec eval` (sscodec.eval_data). At every eval step it codes them with the
-current generator parameters and codebooks at the lowest (n_q = 1) and the highest (n_q = N_q)
-bitrate with one jitted function (one compile per depth), scores each clip with sscodec.metrics
-and averages over the clips:
+current generator parameters and codebooks at the bitrates of `train.eval_kbps` (by default the
+lowest, n_q = 1, and the highest, n_q = N_q) with one jitted function (one compile per depth),
+scores each clip with sscodec.metrics and averages over the clips:
 
     eval/mel@0.45kbps, eval/visqol_speech@0.45kbps, eval/pesq@0.45kbps, ..., eval/pesq@1.8kbps
 
@@ -39,8 +39,9 @@ from ml_collections import ConfigDict
 
 from data_pipelines.sources import open_source
 from sscodec import eval_data, losses, metrics
-from sscodec.config import kbps_for_num_quantizers, samples_per_frame
+from sscodec.config import kbps_for_num_quantizers, num_quantizers_for_kbps, samples_per_frame
 from sscodec.train.reporting import MetricWriter, reconstruct_fn
+from sscodec.train.state import eval_params_key
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,13 @@ def select_clips(spec: str, count: int, seconds: float, sample_rate: int, frame_
 
 
 class Validator:
-    """Codes the fixed clips at the lowest and highest bitrate and scores them (main process)."""
+    """Codes the fixed clips at the validation bitrates and scores them (main process)."""
 
     def __init__(self, config: ConfigDict, generator, clips: Sequence[EvalClip]):
         if not clips:
             raise ValueError("Validator needs at least one clip")
         self.sample_rate = config.sample_rate
-        self.depths = sorted({1, config.quantizer.num_quantizers})
+        self.depths = validation_depths(config)
         self.kbps = {n: kbps_for_num_quantizers(config, n) for n in self.depths}
         self.metric_names = tuple(config.train.eval_metrics)
         unknown = sorted(set(self.metric_names) - set(METRICS))
@@ -116,7 +117,9 @@ class Validator:
             self._batch[k, : len(clip.audio)] = clip.audio
         self._fn = reconstruct_fn(generator) if generator is not None else None
         loss = config.loss  # the training reconstruction loss exactly
-        self._mel = {"windows": tuple(loss.mel_windows), "n_mels": losses.mel_bins_per_window(loss.mel_windows, loss.mel_bins),
+        windows, bins = ((config.train.eval_mel_windows, config.train.eval_mel_bins)
+                         if config.train.eval_mel_windows else (loss.mel_windows, loss.mel_bins))
+        self._mel = {"windows": tuple(windows), "n_mels": losses.mel_bins_per_window(windows, bins),
                      "log_epsilon": loss.log_epsilon, "mel_l1": loss.mel_l1,
                      "log_floor": loss.log_floor}
         self._visqol = metrics.Visqol()
@@ -137,7 +140,7 @@ class Validator:
         log.info("eval: %d clip(s) of %s every %d steps at %s kbps: %s", len(clips),
                  t.eval_data or "embedded", t.eval_every,
                  " and ".join(f"{kbps_for_num_quantizers(config, n):g}"
-                              for n in sorted({1, config.quantizer.num_quantizers})),
+                              for n in validation_depths(config)),
                  ", ".join(c.name for c in clips))
         return cls(config, generator, clips)
 
@@ -171,7 +174,7 @@ class Validator:
         raise ValueError(f"unknown eval metric {metric!r}")
 
     def reconstruct(self, params: Mapping) -> dict[int, np.ndarray]:
-        """{n_q: [clips, T] output} for the lowest and highest depth, from host or device params
+        """{n_q: [clips, T] output} for each validation depth, from host or device params
         ({"gen_params", "quantizer"})."""
         params = jax.device_put({"gen_params": params["gen_params"],
                                  "quantizer": params["quantizer"]})
@@ -261,6 +264,13 @@ class Validator:
         return {}
 
 
+def validation_depths(config: ConfigDict) -> list[int]:
+    """The n_q values validation codes at: those of `train.eval_kbps`, else 1 and N_q."""
+    if config.train.eval_kbps:
+        return sorted({num_quantizers_for_kbps(config, k) for k in config.train.eval_kbps})
+    return sorted({1, config.quantizer.num_quantizers})
+
+
 def due(config: ConfigDict, done: int) -> bool:
     """Whether step `done` evaluates: every `train.eval_every` steps and at the final step."""
     every = config.train.eval_every
@@ -273,7 +283,7 @@ def fetch_params(state: Mapping) -> dict:
     A collective when the arrays span several processes: every process must call it at the same
     step. Every leaf of the training state lives on a global sharding (see state.create_state).
     """
-    tree = {"gen_params": state["gen_params"], "quantizer": state["quantizer"]}
+    tree = {"gen_params": state[eval_params_key(state)], "quantizer": state["quantizer"]}
     if jax.process_count() == 1:
         return jax.device_get(tree)
     from jax.experimental import multihost_utils

@@ -125,6 +125,11 @@ def write_report(sweep_dir: str, metrics: Sequence[str] | None = None) -> list[s
     """Collects the sweep, draws a PNG per metric and writes report.md; returns the paths."""
     results = gather(sweep_dir)
     sweep = results["sweep"]
+    if not sweep.get("final_eval", True):  # scored by training-time validation
+        if not results["points"]:
+            raise FileNotFoundError(f"{sweep_dir}: no point has finished yet")
+        from sscodec.recipe_report import write_recipe_report
+        return write_recipe_report(sweep_dir, results, metrics)
     if not results["points"] and not results.get("baselines"):
         raise FileNotFoundError(f"{sweep_dir}: no point has been evaluated yet")
     written = []

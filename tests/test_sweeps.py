@@ -4,6 +4,7 @@ submission files, and a two-point sweep end to end (train, export, eval, baselin
 import glob
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -95,3 +96,33 @@ def test_tiny_sweep_end_to_end(tmp_path):
     # A second run finds every point evaluated and only re-collects.
     again = sscodec("sweep", "run", tiny, "--out", str(out), "--steps", "2")
     assert b"already evaluated" in again.stderr
+
+
+def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
+    """Two points of the recipe sweep (smoke size, on the embedded corpus instead of the Asterisk
+    speech): trained, summarized from their validation (no export, no `sscodec eval`), reported
+    as one table and one curve per metric."""
+    import dataclasses
+    from sscodec.report import write_report
+    from sscodec.sweeps import run_sweep
+
+    sweep = load_sweep(os.path.join(ROOT, "experiments", "sweeps", "recipe.py"))
+    embedded = {"data.train": "embedded", "data.kinds": ("speech", "music"),
+                "train.eval_data": "", "train.eval_metrics": ("mel", "visqol_speech", "pesq"),
+                "train.eval_clips": 2}
+    points = [dataclasses.replace(p, overrides={**p.overrides, **embedded})
+              for p in sweep.points if p.name in ("paper", "snake")]
+    out = str(tmp_path / "recipe")
+    run_sweep(dataclasses.replace(sweep, points=points), out, smoke=True, progress=False)
+    for name in ("paper", "snake"):
+        result = json.load(open(os.path.join(out, "points", name, "result.json")))
+        assert result["steps"] == 3 and len(result["perplexity"]) == 8
+        assert {"mel@1.5kbps", "pesq@3kbps", "mel@6kbps"} <= set(result["final"])
+    paths = write_report(out, ["visqol_speech"])
+    text = open(os.path.join(out, "report.md")).read()
+    assert "| paper | the paper's recipe (CPU scale) | SoundStream | 3 |" in text
+    snake = next(line for line in text.splitlines() if line.startswith("| snake |"))
+    assert "| Snake activations in place of ELU | DAC | 3 |" in snake
+    assert re.search(r"\| [+-]\d+\.\d\d \| [+-]\d+\.\d\d \|", snake)  # Δ against paper
+    assert os.path.join(out, "recipe_pesq.png") in paths
+    assert os.path.join(out, "recipe_mel.png") in paths

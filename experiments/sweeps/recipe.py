@@ -45,7 +45,8 @@ PAPER = {
     "loss.balancer": False,
     "loss.adversarial_start_step": 0,
 }
-# One change each, from PAPER: (name, overrides, what it is, where it comes from)
+# One change each, from PAPER: (name, overrides, what it is, where it comes from). The
+# discriminators are as narrow as the CPU recipe's own (8 channels, 128 at most).
 OPTIONS = [
     ("ms_stft", {"discriminator.kind": "ms_stft", "discriminator.ms_stft_channels": 8},
      "multi-scale complex-STFT discriminator (5 scales) in place of wave + STFT", "EnCodec"),
@@ -56,6 +57,13 @@ OPTIONS = [
     ("dac_mel", {"loss.mel_windows": (32, 64, 128, 256, 512, 1024, 2048),
                  "loss.mel_bins": (5, 10, 20, 40, 80, 160, 320), "loss.mel_loss": "log_l1"},
      "7-scale L1 log-mel loss (32-2048 windows)", "DAC"),
+    ("factorized", {"quantizer.codes": "factorized", "quantizer.code_dim": 8},
+     "factorized codes: 8-d, L2-normalized, cosine lookup, learned by gradient", "DAC"),
+    ("mpd_mrd", {"discriminator.kind": "mpd_mrd", "discriminator.mpd_channels": 8,
+                 "discriminator.mpd_max_channels": 128, "discriminator.mrd_channels": 8},
+     "multi-period + multi-band STFT discriminators", "DAC"),
+    ("weight_ema", {"optim.weight_ema_decay": 0.999},
+     "weight EMA of the generator for validation and export", "Mimi"),
 ]
 
 

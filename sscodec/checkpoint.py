@@ -161,3 +161,50 @@ def locate(path: str) -> tuple[str, int | None]:
     if os.path.isdir(path):
         return path, None
     raise FileNotFoundError(f"no checkpoint at {path}")
+
+
+STATE_README = """# Full training state of {name}
+
+The complete training state of a sscodec run at step {step}: generator and discriminator
+parameters, RVQ codebooks and statistics, both Adam states, the loss balancer and the step
+(an Orbax checkpoint, without the data iterator's position), with the run's config.json.
+
+Fine-tune from it with discriminators and codebooks (fresh optimizers, step 0):
+  sscodec train --config EXPERIMENT.py --workdir NEW_RUN --init_from {folder}
+Continue it exactly (optimizers and step too):
+  sscodec train --config EXPERIMENT.py --workdir NEW_RUN --resume {folder}
+"""
+
+
+def publish_training_state(workdir: str, out: str, step: int | None = None,
+                           name: str = "") -> str:
+    """Copies `workdir`'s checkpoint `step` (default latest) to OUT as a run folder that
+    `--init_from` and `--resume` accept (OUT/checkpoints/STEP, OUT/config.json, OUT/README.md):
+    what users of a shipped model need to fine-tune it with its discriminators and codebooks. The
+    data iterator's position is left out (it belongs to the run's machine layout and data).
+    Written under a temporary name and renamed, so OUT is never half there. Returns OUT."""
+    directory, located = locate(workdir)
+    source = Checkpointer(directory, read_only=True)
+    try:
+        step = step if step is not None else (located or source.latest_step())
+        if step is None or step not in source.all_steps():
+            raise FileNotFoundError(f"no checkpoint of step {step} in {directory}")
+    finally:
+        source.close()
+    config = os.path.join(os.path.dirname(directory), "config.json")
+    if not os.path.isfile(config):
+        raise FileNotFoundError(f"no config.json beside {directory}: not a training run")
+    if os.path.exists(out):
+        raise FileExistsError(f"{out} exists: choose a new folder")
+    staging = f"{out.rstrip(os.sep)}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(os.path.join(directory, str(step)),
+                    os.path.join(staging, "checkpoints", str(step)),
+                    ignore=lambda folder, names: ["data"] if folder.rstrip(os.sep).endswith(
+                        os.sep + str(step)) else [])
+    shutil.copy(config, os.path.join(staging, "config.json"))
+    with open(os.path.join(staging, "README.md"), "w") as f:
+        f.write(STATE_README.format(name=name or os.path.basename(os.path.abspath(workdir)),
+                                    step=step, folder=out))
+    os.replace(staging, out)
+    return out

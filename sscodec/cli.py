@@ -4,6 +4,7 @@
                 [--resume RUN_OR_CHECKPOINT] [--init_from RUN_OR_CHECKPOINT]
   sscodec compile --config experiments/soundstream_24khz.py --topology v5e:16x16 [--json]
   sscodec export --workdir runs/tiny [--step N] --out bundles/tiny [--entropy-data SPEC]
+  sscodec export --workdir runs/tiny --out states/tiny --training-state   (for fine-tuning)
   sscodec compress IN.wav OUT.ssc [--model NAME|BUNDLE] [--kbps 1.8] [--raw] [--denoise]
   sscodec decompress IN.ssc OUT.wav [--model NAME|BUNDLE]    (paths may be - for stdin/stdout;
                                     the default model is the shipped speech_cpu_24khz)
@@ -88,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--entropy-seconds", type=float, default=120.0,
                         help="seconds of audio for the entropy tables")
     export.add_argument("--no-entropy", action="store_true", help="write no entropy tables")
+    export.add_argument("--training-state", action="store_true",
+                        help="write the run's full training state instead (generator, "
+                             "discriminators, codebooks, optimizers: what fine-tuning with "
+                             "--init_from or --resume needs), not an inference bundle")
     cli_eval.add_parsers(sub)
     _add_ship_parser(sub)
 
@@ -223,6 +228,11 @@ def _load_model(model: str | None):
 def _codec_command(args: argparse.Namespace) -> int:
     if args.command == "ship":
         return _ship_command(args)
+    if args.command == "export" and args.training_state:
+        from sscodec.checkpoint import publish_training_state
+        print(publish_training_state(args.workdir, args.out, args.step) + ": full training "
+              "state (use with sscodec train --init_from or --resume)")
+        return 0
     if args.command == "export":
         from sscodec.export import export_bundle
         manifest = export_bundle(args.workdir, args.out, args.step,

@@ -141,3 +141,38 @@ def _flatten(tree, prefix=""):
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def test_published_training_state_gives_init_from_the_discriminators_and_codebooks(budget_run,
+                                                                                  tmp_path):
+    from sscodec import parallel
+    from sscodec.checkpoint import Checkpointer, locate
+    from sscodec.config import INIT_FROM_WEIGHTS, config_from_dict
+    from sscodec.train.loop import _restore
+    from sscodec.train.state import build_models, create_state
+
+    workdir = budget_run[0]
+    state_dir = str(tmp_path / "state")
+    out = sscodec("export", "--workdir", str(workdir), "--out", state_dir, "--training-state")
+    assert b"full training state" in out.stdout
+    assert not os.path.exists(os.path.join(state_dir, "checkpoints",
+                                           os.listdir(os.path.join(state_dir, "checkpoints"))[0],
+                                           "data"))
+    assert "--init_from" in open(os.path.join(state_dir, "README.md")).read()
+    config = config_from_dict(json.loads((workdir / "config.json").read_text()))
+    fresh = create_state(build_models(config), config, parallel.make_mesh(config.mesh))
+    source = Checkpointer(locate(str(workdir))[0], read_only=True)
+    saved, _ = source.restore(fresh)
+    source.close()
+    state, step, _ = _restore(fresh, Checkpointer(str(tmp_path / "own")), None, state_dir,
+                              INIT_FROM_WEIGHTS)
+    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(
+        jax.tree.leaves(jax.device_get(a)), jax.tree.leaves(jax.device_get(b))))
+    for part in ("gen_params", "disc_params", "quantizer"):
+        assert same(state[part], saved[part]), part
+    assert same(state["gen_ema"], saved["gen_params"])  # the average restarts at the weights
+    assert step is None and int(state["step"]) == 0
+    # Refused, not overwritten, when the folder exists.
+    again = sscodec("export", "--workdir", str(workdir), "--out", state_dir, "--training-state",
+                    check=False)
+    assert again.returncode == 2 and b"exists" in again.stderr

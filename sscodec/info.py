@@ -42,12 +42,19 @@ def model_info(config: ConfigDict) -> dict:
         "encoder": _count(gen["params"]["encoder"]),
         "decoder": _count(gen["params"]["decoder"]),
         "film": _count(gen["params"].get("film_layer", {})),
-        "quantizer_codebooks": q.num_quantizers * q.codebook_size * config.model.embedding_dim,
-        "stft_discriminator": _count(disc["stft"]),
     }
-    for name, sub in disc["wave"].items():
-        params[f"wave_discriminator_{name}"] = _count(sub)
-    params["generator_trainable"] = params["encoder"] + params["decoder"] + params["film"]
+    if "quantizer" in gen["params"]:  # factorized codes: codebooks and projections are trained
+        params["quantizer_trainable"] = _count(gen["params"]["quantizer"])
+    else:  # EMA codebooks: state, not parameters
+        params["quantizer_codebooks"] = q.num_quantizers * q.codebook_size * config.model.embedding_dim
+    for top, sub in disc.items():
+        if top == "stft":
+            params["stft_discriminator"] = _count(sub)
+        else:  # "wave" (scale0..2), "ms_stft" (window...), "mpd_mrd" (period..., window...)
+            prefix = "wave_discriminator" if top == "wave" else top
+            params.update({f"{prefix}_{name}": _count(part) for name, part in sub.items()})
+    params["generator_trainable"] = (params["encoder"] + params["decoder"] + params["film"]
+                                     + params.get("quantizer_trainable", 0))
     params["discriminators_total"] = _count(disc)
     rf = encoder_receptive_field(config)
     return {

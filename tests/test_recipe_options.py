@@ -176,3 +176,32 @@ def test_published_training_state_gives_init_from_the_discriminators_and_codeboo
     again = sscodec("export", "--workdir", str(workdir), "--out", state_dir, "--training-state",
                     check=False)
     assert again.returncode == 2 and b"exists" in again.stderr
+
+
+@pytest.mark.parametrize("name", ["soundstream_24khz", "soundstream_24khz_6kbps",
+                                  "soundstream_24khz_paper_recipe"])
+def test_paper_configs_keep_their_sizes_and_every_new_option_off(name):
+    from sscodec.info import model_info
+    config = load_config(os.path.join(ROOT, "experiments", f"{name}.py"))
+    assert (config.quantizer.codes, config.optim.weight_ema_decay, config.discriminator.kind,
+            config.quantizer.dropout_share, config.model.activation, config.train.time_budget_s,
+            tuple(config.train.eval_kbps)) == ("ema", 0.0, "soundstream", 1.0, "elu", 0.0, ())
+    params = model_info(config)["parameters"]
+    # Table I's 8.4 M (the paper recipe's residual units are compress=1, kernel 3).
+    assert params["generator_trainable"] == (8_406_337 if name.endswith("recipe") else 8_415_426)
+    assert "quantizer_trainable" not in params and "stft_discriminator" in params
+
+
+def test_info_counts_the_new_quantizer_and_discriminators():
+    from sscodec.info import format_info, model_info
+    config = load_config(TINY, ["--config.quantizer.codes=factorized",
+                                "--config.discriminator.kind=mpd_mrd",
+                                "--config.discriminator.mrd_windows=(512, 256)"])
+    params = model_info(config)["parameters"]
+    assert params["quantizer_trainable"] > 0
+    assert params["generator_trainable"] == (params["encoder"] + params["decoder"]
+                                             + params["quantizer_trainable"])
+    assert {f"mpd_mrd_period{p}" for p in (2, 3, 5, 7, 11)} <= set(params)
+    assert sum(v for k, v in params.items() if k.startswith("mpd_mrd_")) == \
+        params["discriminators_total"]
+    assert "mpd_mrd_window512" in format_info(model_info(config))

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn import partitioning
-from sscodec.nn.rvq import COLLECTION, code_perplexity
+from sscodec.nn.rvq import COLLECTION, code_perplexity, residual_encode
 
 COMMITMENT = 0.25  # DAC's weight of the commitment term against the codebook term (1.0)
 
@@ -93,18 +93,12 @@ class FactorizedResidualVQ(nn.Module):
         depth = self.num_quantizers if n_q is None or dynamic else n_q
         flat = x.reshape(-1, self.dim).astype(jnp.float32)
 
-        def stage(residual, i):
-            def search(residual):
-                idx, code = self._lookup(self._project_in(residual, i), i)
-                return residual - self._project_out(code, i), idx
+        def search(residual, i):
+            idx, code = self._lookup(self._project_in(residual, i), i)
+            return residual - self._project_out(code, i), idx
 
-            if not dynamic:
-                return search(residual)
-            skip = lambda r: (r, jnp.zeros(r.shape[:1], jnp.int32))
-            return jax.lax.cond(i < n_q, search, skip, residual)
-
-        _, codes = jax.lax.scan(stage, flat, jnp.arange(depth))
-        return codes.T.reshape(x.shape[:-1] + (depth,))
+        return residual_encode(flat, search, depth, n_q if dynamic else None).reshape(
+            x.shape[:-1] + (depth,))
 
     def decode(self, codes: jax.Array) -> jax.Array:
         """Codes [B, S, n] -> the sum of the first n stages' output vectors [B, S, D]."""

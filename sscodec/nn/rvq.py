@@ -40,6 +40,22 @@ def code_perplexity(hits: jax.Array) -> jax.Array:
     return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
 
 
+def residual_encode(flat: jax.Array, search, depth: int, traced_n_q: jax.Array | None = None
+                    ) -> jax.Array:
+    """Codes [F, depth] of frames [F, D] by `depth` stages of `search(residual, i) -> (residual
+    after stage i, its codes [F])`. With a traced n_q the stages from n_q on are skipped (a cond)
+    and give code 0, so one compiled function serves every bitrate."""
+
+    def stage(residual, i):
+        if traced_n_q is None:
+            return search(residual, i)
+        skip = lambda r: (r, jnp.zeros(r.shape[:1], jnp.int32))
+        return jax.lax.cond(i < traced_n_q, lambda r: search(r, i), skip, residual)
+
+    _, codes = jax.lax.scan(stage, flat, jnp.arange(depth))
+    return codes.T
+
+
 def kmeans_plusplus(x: jax.Array, key: jax.Array, num_clusters: int) -> jax.Array:
     """k-means++ seeding: each next seed is a data point drawn with probability ~ D(x)^2."""
     keys = jax.random.split(key, num_clusters)
@@ -143,20 +159,14 @@ class ResidualVectorQuantizer(nn.Module):
         else:
             sqnorm = jnp.sum(codebook * codebook, -1)
 
-        def stage(residual, i):
-            def search(residual):
-                # Indexed here, not scanned over: a scan slices every codebook (a 1 MB copy per
-                # stage at the paper's size) even for the stages a lower bitrate skips.
-                idx = nearest_code(residual, codebook[i], sqnorm[i])
-                return residual - codebook[i][idx], idx
+        def search(residual, i):
+            # Indexed here, not scanned over: a scan slices every codebook (a 1 MB copy per
+            # stage at the paper's size) even for the stages a lower bitrate skips.
+            idx = nearest_code(residual, codebook[i], sqnorm[i])
+            return residual - codebook[i][idx], idx
 
-            if not dynamic:
-                return search(residual)
-            skip = lambda r: (r, jnp.zeros(r.shape[:1], jnp.int32))
-            return jax.lax.cond(i < n_q, search, skip, residual)
-
-        _, codes = jax.lax.scan(stage, flat, jnp.arange(depth))
-        return codes.T.reshape(x.shape[:-1] + (depth,))
+        return residual_encode(flat, search, depth, n_q if dynamic else None).reshape(
+            x.shape[:-1] + (depth,))
 
     def decode(self, codes: jax.Array) -> jax.Array:
         """Codes [B, S, n] -> the sum of the first n quantizers' entries [B, S, D]."""

@@ -6,8 +6,10 @@ highest cosine similarity among L2-normalized codebook rows, then projects the u
 back. Codebooks are parameters trained by a codebook loss (no EMA, no k-means, no dead-code
 replacement): DAC reports better codebook usage and quality than EMA codebooks.
 
-Here the looked-up code is the normalized codebook row itself, so every code the decoder sees
-has unit norm; the losses compare it with the normalized projection: the codebook loss
+Here the looked-up code is the normalized codebook row itself (ViT-VQGAN's form), so every
+code the decoder sees has unit norm; DAC's own code (dac/nn/quantize.py) looks up with normalized
+vectors but passes the raw row, whose norm is learned, and compares it with the raw projection.
+Ours compares the code with the normalized projection: the codebook loss
 |sg(z) - q|^2 moves the codebook, the commitment loss |z - sg(q)|^2 (weight 0.25, DAC's) the
 encoder. The straight-through estimate runs inside each stage (z + sg(q - z)), so the input
 projection learns from the reconstruction, and the residual passed on is the stage's output,

@@ -42,7 +42,9 @@ def recipe_table(results: dict) -> str:
                                                                              "pesq"))
     rates = _rates(results)
     reference = results["points"].get(sweep["points"][0]["name"])
-    head = (["point", "change", "from", "steps", "audio s/s"]
+    clock = next(iter(results["points"].values())).get("clock", "wall")
+    head = (["point", "change", "from", "steps",
+             f"audio s per {'CPU-' if clock == 'cpu' else ''}s"]
             + [f"{LABELS.get(m, m)} @ {', '.join(f'{r:g}' for r in rates)} kbps"
                for m in metrics + ["mel"]]
             + [f"Δ {LABELS.get(m, m)} @ {kbps:g}" for m in metrics]
@@ -56,7 +58,7 @@ def recipe_table(results: dict) -> str:
                          " | not run" + " | –" * (len(head) - 4) + " |")
             continue
         cells = [point["name"], label.get("change", ""), label.get("from", ""),
-                 f"{result['steps']:,}", f"{result['audio_s_per_s']:.2f}"]
+                 f"{result['steps']:,}", _fmt(result.get("audio_s_per_budget_s"), "")]
         cells += [" / ".join(_fmt(_value(result, m, r), m) for r in rates)
                   for m in metrics + ["mel"]]
         for m in metrics:

@@ -25,6 +25,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -277,7 +278,14 @@ def run_summary(workdir: str, tail: float = 0.2) -> dict:
     with open(os.path.join(workdir, "config.json")) as f:
         config = json.load(f)
     last = records[-1]
+    seconds = last.get("perf/train_seconds")
+    strides = config["model"]["strides"]
+    audio_per_step = (config["data"]["batch_size"] * config["data"]["crop_frames"]
+                      * math.prod(strides) / config["sample_rate"])
     return {"final": curve[-1] if curve else {}, "curve": curve,
+            # audio trained on per second of the budget's clock: the speed measure that another
+            # job on the machine barely moves (audio_s_per_s is on the wall clock)
+            "audio_s_per_budget_s": last["step"] * audio_per_step / seconds if seconds else None,
             "steps": last["step"], "train_seconds": last.get("perf/train_seconds"),
             "clock": config["train"]["time_budget_clock"],
             "steps_per_s": mean("perf/steps_per_s"), "audio_s_per_s": mean("perf/audio_s_per_s"),

@@ -286,7 +286,7 @@ def run_summary(workdir: str, tail: float = 0.2) -> dict:
             # audio trained on per second of the budget's clock: the speed measure that another
             # job on the machine barely moves (audio_s_per_s is on the wall clock)
             "audio_s_per_budget_s": last["step"] * audio_per_step / seconds if seconds else None,
-            "steps": last["step"], "train_seconds": last.get("perf/train_seconds"),
+            "steps": last["step"], "train_seconds": seconds,
             "clock": config["train"]["time_budget_clock"],
             "steps_per_s": mean("perf/steps_per_s"), "audio_s_per_s": mean("perf/audio_s_per_s"),
             "perplexity": [mean(k) for k in quantizers],

@@ -47,7 +47,8 @@ class TimeBudget:
 
     def __init__(self, train: ConfigDict, meta: dict):
         self.limit = float(train.time_budget_s)
-        self.clock = time.process_time if train.time_budget_clock == "cpu" else time.perf_counter
+        self.clock_name = train.time_budget_clock
+        self.clock = time.process_time if self.clock_name == "cpu" else time.perf_counter
         self.seconds = float(meta.get("train_seconds", 0.0))
         self._t0 = None
 
@@ -78,7 +79,7 @@ class TimeBudget:
         if is_main:
             with open(os.path.join(workdir, BUDGET_FILE), "w") as f:
                 json.dump({"step": step, "seconds": self.seconds, "limit": self.limit,
-                           "clock": "cpu" if self.clock is time.process_time else "wall"}, f)
+                           "clock": self.clock_name}, f)
 
 
 BUDGET_FILE = "time_budget.json"

@@ -5,7 +5,8 @@
   report.md                 one row per point: its change, the steps and audio-seconds/s it
                             reached on the budget, the last validation at each bitrate, the
                             change against the first row (the paper's recipe) at `table_kbps`,
-                            and the codebook perplexity per quantizer
+                            and the codebook perplexity per quantizer; a point whose result
+                            says `recovered_from` (its run folder lost) is marked † and named
   recipe_METRIC.png         each point's validation METRIC at `table_kbps` against its training
                             time (the budget's clock), one line per point
 """
@@ -57,7 +58,8 @@ def recipe_table(results: dict) -> str:
             lines.append(f"| {point['name']} | {label.get('change', '')} | {label.get('from', '')}"
                          " | not run" + " | –" * (len(head) - 4) + " |")
             continue
-        cells = [point["name"], label.get("change", ""), label.get("from", ""),
+        name = point["name"] + (" †" if result.get("recovered_from") else "")
+        cells = [name, label.get("change", ""), label.get("from", ""),
                  f"{result['steps']:,}", _fmt(result.get("audio_s_per_budget_s"), "")]
         cells += [" / ".join(_fmt(_value(result, m, r), m) for r in rates)
                   for m in metrics + ["mel"]]
@@ -121,11 +123,23 @@ def write_recipe_report(sweep_dir: str, results: dict, metrics=None) -> list[str
              f"clips). Δ columns: against `{first}` at {sweep['table_kbps']:g} kbps. Perplexity: "
              "exp(entropy) of each quantizer's code histogram over the last fifth of the run.",
              "", recipe_table(results), ""]
+    # The budget is CPU time, so a step count (and the quality it buys) holds for one CPU model.
+    machines = sorted({r["machine"] for r in results["points"].values() if r.get("machine")})
+    if machines:
+        parts += [f"Measured on: {'; '.join(machines)}. Compare rows measured on one machine: "
+                  "the same CPU-seconds buy a different number of steps on another CPU.", ""]
     if sweep.get("smoke") or sweep.get("steps"):
         parts += [f"**Shortened run** (smoke: {sweep['smoke']}, steps: {sweep['steps']}): the "
                   "numbers check the machinery, not the recipe.", ""]
     if sweep.get("paper_note"):
         parts += [sweep["paper_note"], ""]
+    # A result kept when its run folder was lost says so, and where it came from.
+    sources: dict[str, list[str]] = {}
+    for name, result in results["points"].items():
+        if result.get("recovered_from"):
+            sources.setdefault(result["recovered_from"], []).append(name)
+    for source, names in sources.items():
+        parts += [f"† {', '.join(names)}: recovered from {source}.", ""]
     if results["missing"]:
         parts += [f"Not run yet: {', '.join(results['missing'])}.", ""]
     parts += [f"![{p}]({p})" for p in pngs]

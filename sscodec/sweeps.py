@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -254,6 +255,22 @@ def result_path(final_eval: bool, out: str, name: str) -> str:
                                                                                     "result.json")
 
 
+def host_description() -> str:
+    """This machine's CPU model and core count, e.g. "AMD EPYC, 2 cores": a budget on the CPU
+    clock buys different step counts on different CPUs, so results say where they were measured."""
+    model, flags = platform.processor() or platform.machine(), ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and ":" in line:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and ":" in line:
+                    flags = line.split(":", 1)[1]
+    except OSError:
+        pass
+    return f"{model}{' (AMX)' if 'amx_tile' in flags.split() else ''}, {os.cpu_count()} cores"
+
+
 def run_summary(workdir: str, tail: float = 0.2) -> dict:
     """A run scored by its training-time validation: the last eval record ("final"), every eval
     record with its step and training seconds ("curve"), and over the last `tail` of the logged
@@ -290,7 +307,7 @@ def run_summary(workdir: str, tail: float = 0.2) -> dict:
             "clock": config["train"]["time_budget_clock"],
             "steps_per_s": mean("perf/steps_per_s"), "audio_s_per_s": mean("perf/audio_s_per_s"),
             "perplexity": [mean(k) for k in quantizers],
-            "codebook_size": config["quantizer"]["codebook_size"]}
+            "codebook_size": config["quantizer"]["codebook_size"], "machine": host_description()}
 
 
 def describe(sweep: Sweep, smoke: bool = False, steps: int | None = None) -> dict:

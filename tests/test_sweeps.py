@@ -104,7 +104,7 @@ def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
     as one table and one curve per metric."""
     import dataclasses
     from sscodec.report import write_report
-    from sscodec.sweeps import run_sweep
+    from sscodec.sweeps import host_description, run_sweep, write_json
 
     sweep = load_sweep(os.path.join(ROOT, "experiments", "sweeps", "recipe.py"))
     embedded = {"data.train": "embedded", "data.kinds": ("speech", "music"),
@@ -126,3 +126,13 @@ def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
     assert re.search(r"\| [+-]\d+\.\d\d \| [+-]\d+\.\d\d \|", snake)  # Δ against paper
     assert os.path.join(out, "recipe_pesq.png") in paths
     assert os.path.join(out, "recipe_mel.png") in paths
+    # Each result says which CPU it was measured on, and the report names it.
+    assert result["machine"] == host_description()
+    assert f"Measured on: {host_description()}." in text
+    # A result recovered from elsewhere (its run folder lost) is marked and its source named.
+    result["recovered_from"] = "an earlier report"
+    write_json(os.path.join(out, "points", "snake", "result.json"), result)
+    write_report(out, ["visqol_speech"])
+    text = open(os.path.join(out, "report.md")).read()
+    assert "| snake † | Snake activations" in text and "| paper | the paper's" in text
+    assert "† snake: recovered from an earlier report." in text

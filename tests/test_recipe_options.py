@@ -205,3 +205,25 @@ def test_info_counts_the_new_quantizer_and_discriminators():
     assert sum(v for k, v in params.items() if k.startswith("mpd_mrd_")) == \
         params["discriminators_total"]
     assert "mpd_mrd_window512" in format_info(model_info(config))
+
+
+def test_improved_config_is_the_paper_model_with_every_published_change_on():
+    """soundstream_24khz_improved.py: the paper's widths and bitrates, the recipe switches on."""
+    from sscodec.info import model_info
+    paper = load_config(os.path.join(ROOT, "experiments", "soundstream_24khz.py"))
+    config = load_config(os.path.join(ROOT, "experiments", "soundstream_24khz_improved.py"))
+    assert (config.model.activation, config.quantizer.codes, config.quantizer.code_dim,
+            config.quantizer.dropout_share, config.loss.mel_loss, len(config.loss.mel_windows),
+            config.discriminator.kind, config.loss.balancer, config.optim.weight_ema_decay) == \
+        ("snake", "factorized", 8, 0.5, "log_l1", 7, "ms_stft", True, 0.99)
+    for section in ("data", "optim"):
+        kept = {k: v for k, v in paper[section].items() if k != "weight_ema_decay"}
+        assert kept == {k: v for k, v in config[section].items() if k in kept}, section
+    assert (config.model.encoder_channels, config.model.embedding_dim,
+            config.quantizer.num_quantizers, config.quantizer.codebook_size) == \
+        (paper.model.encoder_channels, paper.model.embedding_dim,
+         paper.quantizer.num_quantizers, paper.quantizer.codebook_size)
+    ours, theirs = model_info(config)["parameters"], model_info(paper)["parameters"]
+    # Snake adds one alpha per channel; the codebooks move into the trainable parameters.
+    assert 1.0 < (ours["encoder"] + ours["decoder"]) / (theirs["encoder"] + theirs["decoder"]) < 1.01
+    assert {f"ms_stft_window{w}" for w in (2048, 1024, 512, 256, 128)} <= set(ours)

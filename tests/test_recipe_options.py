@@ -215,7 +215,7 @@ def test_improved_config_is_the_paper_model_with_every_published_change_on():
     assert (config.model.activation, config.quantizer.codes, config.quantizer.code_dim,
             config.quantizer.dropout_share, config.loss.mel_loss, len(config.loss.mel_windows),
             config.discriminator.kind, config.loss.balancer, config.optim.weight_ema_decay) == \
-        ("snake", "factorized", 8, 0.5, "log_l1", 7, "ms_stft", True, 0.99)
+        ("snake", "factorized", 8, 0.5, "paper", 7, "ms_stft", True, 0.99)
     for section in ("data", "optim"):
         kept = {k: v for k, v in paper[section].items() if k != "weight_ema_decay"}
         assert kept == {k: v for k, v in config[section].items() if k in kept}, section

@@ -133,6 +133,10 @@ def test_recipe_sweep_changes_one_thing_per_point_from_the_paper_row():
                                                    "optim") for k in changed), (name, changed)
         # One option per point: the keys that differ belong to one switch.
         assert len({k.split(".")[0] for k in changed}) == 1, (name, changed)
+    # The combination is the CPU recipe plus options that were measured alone.
+    shipped = flat(configs["sscodec_cpu"])
+    added = {k for k, v in flat(configs["combined"]).items() if shipped[k] != v}
+    assert added and all(base[k] != v for k, v in flat(configs["combined"]).items() if k in added)
 
 
 def _flatten(tree, prefix=""):

@@ -12,7 +12,7 @@ quantizers, crops and learning rates, with the paper's ELU, 64 mel bins, fixed l
 (no balancer), EMA codebooks, quantizer dropout on every example, its wave + STFT discriminators
 and the GAN from the first step. Each other point changes one thing from it. `sscodec_cpu` is the
 CPU speech recipe as shipped (no GAN; Snake, the balancer, DAC's mel bins), on the same budget,
-and `combined` that recipe with the options that helped alone (COMBINED below).
+and `combined` that recipe with the options that did not lose alone (COMBINED below).
 All points use a constant learning rate: a cosine needs the step count, which a time budget
 leaves open.
 
@@ -84,7 +84,7 @@ def get_sweep() -> Sweep:
                         label={"change": "the CPU speech recipe as shipped (no GAN)",
                                "from": "sscodec"}))
     points.append(Point("combined", BASE, {**COMMON, **COMBINED},
-                        label={"change": "the CPU recipe + the options that helped alone",
+                        label={"change": "the CPU recipe with factorized codes (level alone)",
                                "from": "sscodec"}))
     return Sweep(
         name="recipe",

@@ -4,7 +4,8 @@
 
   report.md                 one row per point: its change, the steps and audio-seconds/s it
                             reached on the budget, the last validation at each bitrate, the
-                            change against the first row (the paper's recipe) at `table_kbps`,
+                            change against the first row (the paper's recipe) at `table_kbps`
+                            (from the last validation and from the mean of the last three),
                             and the codebook perplexity per quantizer; a point whose result
                             says `recovered_from` (its run folder lost) is marked † and named
   recipe_METRIC.png         each point's validation METRIC at `table_kbps` against its training
@@ -18,6 +19,7 @@ import os
 from sscodec.eval_table import METRIC_LABELS
 
 LOWER_IS_BETTER = {"mel"}
+RECENT = 3  # validations averaged in the steadier Δ columns
 LABELS = {**METRIC_LABELS, "mel": "mel dist. ↓"}
 
 
@@ -28,6 +30,17 @@ def _rates(results: dict) -> list[float]:
 
 def _value(result: dict | None, metric: str, kbps: float) -> float | None:
     return None if result is None else result["final"].get(f"{metric}@{kbps:g}kbps")
+
+
+def _recent_mean(result: dict | None, metric: str, kbps: float, n: int = RECENT) -> float | None:
+    """The mean of the last `n` validations (one validation moves ViSQOL by about ±0.05)."""
+    key = f"{metric}@{kbps:g}kbps"
+    values = [c[key] for c in (result or {}).get("curve", []) if c.get(key) is not None][-n:]
+    return sum(values) / len(values) if len(values) == n else None
+
+
+def _delta(ours: float | None, ref: float | None) -> str:
+    return "–" if ours is None or ref is None else f"{ours - ref:+.2f}"
 
 
 def _fmt(value: float | None, metric: str) -> str:
@@ -49,6 +62,7 @@ def recipe_table(results: dict) -> str:
             + [f"{LABELS.get(m, m)} @ {', '.join(f'{r:g}' for r in rates)} kbps"
                for m in metrics + ["mel"]]
             + [f"Δ {LABELS.get(m, m)} @ {kbps:g}" for m in metrics]
+            + [f"Δ {LABELS.get(m, m)} @ {kbps:g}, last {RECENT}" for m in metrics]
             + ["perplexity per quantizer"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for point in sweep["points"]:
@@ -63,9 +77,9 @@ def recipe_table(results: dict) -> str:
                  f"{result['steps']:,}", _fmt(result.get("audio_s_per_budget_s"), "")]
         cells += [" / ".join(_fmt(_value(result, m, r), m) for r in rates)
                   for m in metrics + ["mel"]]
-        for m in metrics:
-            ours, ref = _value(result, m, kbps), _value(reference, m, kbps)
-            cells.append("–" if ours is None or ref is None else f"{ours - ref:+.2f}")
+        cells += [_delta(_value(result, m, kbps), _value(reference, m, kbps)) for m in metrics]
+        cells += [_delta(_recent_mean(result, m, kbps), _recent_mean(reference, m, kbps))
+                  for m in metrics]
         cells.append(" ".join(f"{p:.0f}" for p in result["perplexity"])
                      + f" (of {result['codebook_size']:,})")
         lines.append("| " + " | ".join(cells) + " |")
@@ -120,8 +134,10 @@ def write_recipe_report(sweep_dir: str, results: dict, metrics=None) -> list[str
     first = sweep["points"][0]["name"]
     parts = [f"# {sweep['title']}", "",
              "Each point's last training-time validation on the held-out clips (mean over "
-             f"clips). Δ columns: against `{first}` at {sweep['table_kbps']:g} kbps. Perplexity: "
-             "exp(entropy) of each quantizer's code histogram over the last fifth of the run.",
+             f"clips). Δ columns: against `{first}` at {sweep['table_kbps']:g} kbps, from the "
+             f"last validation and from the mean of the last {RECENT} (steadier: one validation "
+             "moves ViSQOL by about ±0.05). Perplexity: exp(entropy) of each quantizer's code "
+             "histogram over the last fifth of the run.",
              "", recipe_table(results), ""]
     # The budget is CPU time, so a step count (and the quality it buys) holds for one CPU model.
     machines = sorted({r["machine"] for r in results["points"].values() if r.get("machine")})

@@ -136,3 +136,25 @@ def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
     text = open(os.path.join(out, "report.md")).read()
     assert "| snake † | Snake activations" in text and "| paper | the paper's" in text
     assert "† snake: recovered from an earlier report." in text
+
+
+def test_recipe_table_deltas_from_last_and_recent_validations():
+    """The Δ columns compare the last validation and the mean of the last three with the first
+    point's; a point with fewer validations gets no recent mean."""
+    from sscodec.recipe_report import recipe_table
+
+    def result(visqol_curve):
+        curve = [{"step": 100 * (i + 1), "visqol_speech@3kbps": v, "pesq@3kbps": 1.0,
+                  "mel@3kbps": 2000.0} for i, v in enumerate(visqol_curve)]
+        return {"final": dict(curve[-1]), "curve": curve, "steps": 100 * len(curve),
+                "audio_s_per_budget_s": 1.0, "perplexity": [9.0], "codebook_size": 16}
+    points = [{"name": n, "label": {"change": n}} for n in ("base", "noisy", "short")]
+    results = {"sweep": {"table_kbps": 3, "points": points},
+               "points": {"base": result([1.0, 1.2, 1.2, 1.2]),
+                          "noisy": result([1.0, 1.2, 1.2, 1.5]),  # one lucky validation
+                          "short": result([1.3])}}
+    lines = recipe_table(results).splitlines()
+    assert "Δ ViSQOL speech @ 3, last 3" in lines[0]
+    cells = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines[2:]}
+    assert cells["noisy"][8:12] == ["+0.30", "+0.00", "+0.10", "+0.00"]
+    assert cells["short"][8:12] == ["+0.10", "+0.00", "–", "–"]

@@ -160,7 +160,9 @@ def _add_ship_parser(sub) -> None:
     ship.add_argument("--kbps", default="1.5,3,6", help="model bitrates to evaluate")
     ship.add_argument("--out", default=None,
                       help="folder of named models (default: the package's sscodec/pretrained)")
-    ship.add_argument("--force", action="store_true", help="replace an existing OUT/NAME")
+    ship.add_argument("--force", action="store_true",
+                      help="replace an existing OUT/NAME (its card then compares the new model "
+                           "with the replaced one on the same clips)")
     ship.add_argument("--params-dtype", default="auto", choices=("auto", "float32", "float16"),
                       help="how params.safetensors stores the weights; auto: float16 only when "
                            "the float32 bundle is over --max-mb")
@@ -209,6 +211,14 @@ def _ship_command(args: argparse.Namespace) -> int:
         print(f"float16 - float32 at {row['kbps']:g} kbps: " + ", ".join(
             f"{m} {v['difference']:+.4f}" for m, v in row.items()
             if isinstance(v, dict) and v["difference"] is not None) + f" ({row['clips']} clips)")
+    replaced = result["replaces"]
+    if replaced and "rows" not in replaced:
+        print(f"not compared with the replaced model: {replaced['reason']}")
+    for row in (replaced or {}).get("rows", []):
+        print(f"new - replaced ({(replaced['sha256'] or '?')[:12]}) at {row['kbps']:g} kbps: "
+              + ", ".join(f"{m} {row[m]['difference']:+.4f} ± {row[m]['ci95'] or 0:.4f}"
+                          for m in replaced["metrics"] if row[m]["difference"] is not None)
+              + f" ({row['clips']} clips)")
     return 0
 
 

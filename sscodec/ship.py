@@ -18,6 +18,9 @@ The bundle must stay small enough to ship in the repository (`max_mb`, 10 by def
 params_dtype "auto" the parameters are stored as float16 when the float32 bundle would be larger,
 and the float32 model is then scored on the same clips so the card states what float16 costs.
 The bundle is assembled in a temporary folder beside OUT/NAME and renamed into place at the end.
+Replacing a shipped model (--force) compares the two on the clean-speech clips both were scored on
+(the replaced bundle's eval.json): the paired differences go in the card and in eval.json's
+"replaces", so a model is only ever swapped with its effect stated.
 """
 
 from __future__ import annotations
@@ -284,16 +287,18 @@ def bundle_size(path: str) -> int:
                for root, _, files in os.walk(path) for f in files)
 
 
-def float16_effect(result16: dict, result32: dict, metric_names: Sequence[str]) -> list[dict]:
-    """Per bitrate and metric, the float16 bundle's scores against the float32 bundle's on the
-    same clips: both means and the paired difference (float16 - float32, mean ± 95% CI)."""
+def paired_effect(result_a: dict, result_b: dict, metric_names: Sequence[str],
+                  keys: tuple[str, str] = ("a", "b")) -> list[dict]:
+    """Per bitrate and metric, model A's scores against model B's on the clips both were scored
+    on (each result is an eval.json of its own model): both means, under `keys`, and the paired
+    difference (A - B, mean ± 95% CI)."""
     from sscodec.eval_table import mean_ci
 
     def scores(result):
         name = result["model"]["name"]
         return {(r["kbps"], r["clip"]): r for r in result["rows"]
                 if r["system"] == name and r["category"] == CATEGORY}
-    a, b = scores(result16), scores(result32)
+    a, b = scores(result_a), scores(result_b)
     rows = []
     for kbps in sorted({k for k, _ in a} & {k for k, _ in b}):
         pairs = [(a[key], b[key]) for key in a if key[0] == kbps and key in b]
@@ -301,11 +306,42 @@ def float16_effect(result16: dict, result32: dict, metric_names: Sequence[str]) 
         for m in metric_names:
             diffs = [x[m] - y[m] for x, y in pairs if x.get(m) is not None
                      and y.get(m) is not None]
-            row[m] = {"float16": mean_ci([x.get(m) for x, _ in pairs])["mean"],
-                      "float32": mean_ci([y.get(m) for _, y in pairs])["mean"],
+            row[m] = {keys[0]: mean_ci([x.get(m) for x, _ in pairs])["mean"],
+                      keys[1]: mean_ci([y.get(m) for _, y in pairs])["mean"],
                       "difference": mean_ci(diffs)["mean"], "ci95": mean_ci(diffs)["ci95"]}
         rows.append(row)
     return rows
+
+
+def float16_effect(result16: dict, result32: dict, metric_names: Sequence[str]) -> list[dict]:
+    """The float16 bundle's scores against the float32 bundle's on the same clips."""
+    return paired_effect(result16, result32, metric_names, ("float16", "float32"))
+
+
+# What must match for two evaluations' clean-speech clips of one name to be the same audio (the
+# seed and the count only choose which items are clipped; the pairing is by clip name).
+SAME_CLIPS = ("data", "clip_seconds")
+
+
+def replacement_effect(result: dict, replaced: dict | None,
+                       metric_names: Sequence[str]) -> dict | None:
+    """The new model's scores against those of the bundle it replaces (its eval.json), paired
+    on the clips both were scored on; None when there is no earlier evaluation to compare with.
+    Evaluations of other audio (other data or clip length) give {"reason": ...}."""
+    if not replaced or "rows" not in replaced:
+        return None
+    old = {"sha256": replaced.get("model", {}).get("sha256"),
+           "step": replaced.get("model", {}).get("step")}
+    differ = [k for k in SAME_CLIPS
+              if replaced.get("settings", {}).get(k) != result["settings"].get(k)]
+    if differ:
+        return {**old, "reason": "evaluated on other clips (" + ", ".join(
+            f"{k} {replaced['settings'].get(k)!r}" for k in differ) + ")"}
+    shared = [m for m in metric_names if m in replaced["settings"].get("metrics", [])]
+    rows = paired_effect(result, replaced, shared, ("new", "old"))
+    if not rows:
+        return {**old, "reason": "no clip scored by both at one bitrate"}
+    return {**old, "rows": rows, "metrics": shared}
 
 
 def _difference(stat: dict) -> str:
@@ -334,7 +370,8 @@ def _dropout_words(q: dict) -> str:
 
 def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bitrates: list,
                training: dict, stats: dict, sources: list[dict], provenance: list[str],
-               eval_data: str, result: dict, effect: list[dict] | None, sizes: dict) -> str:
+               eval_data: str, result: dict, effect: list[dict] | None, sizes: dict,
+               replaced: dict | None = None) -> str:
     from sscodec.eval_table import METRIC_LABELS, summary_table
     m, q, loss = run_config["model"], run_config["quantizer"], run_config["loss"]
     frame_rate = manifest["sample_rate"] / manifest["frame_size"]
@@ -464,6 +501,7 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
         for row in effect:
             lines.append(f"| {row['kbps']:g} | " + " | ".join(
                 _difference(row[m]) for m in shown) + " |")
+    lines += _replacement_lines(replaced, metric_names)
     lines += [
         "",
         "## Limitations",
@@ -476,6 +514,31 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
         f"checkpoint step {stats['step']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _replacement_lines(replaced: dict | None, metric_names: Sequence[str]) -> list[str]:
+    """The card's comparison with the model this one replaced (see replacement_effect)."""
+    from sscodec.eval_table import METRIC_LABELS
+    if not replaced:
+        return []
+    which = f"`{replaced['sha256'][:12]}`" if replaced.get("sha256") else "(hash unknown)"
+    if "rows" not in replaced:
+        return ["", f"**Against the model it replaces** ({which}): not compared, "
+                    f"{replaced['reason']}."]
+    shown = [m for m in metric_names if m in replaced["metrics"]]
+    lines = ["", f"**Against the model it replaces** ({which}, step {replaced.get('step')}). "
+                 "This model's scores, the replaced model's, and the paired difference (new - "
+                 "old, mean ± 95% CI) on the same clips:", "",
+             "| kbps | " + " | ".join(METRIC_LABELS.get(m, m) for m in shown) + " |",
+             "|---|" + "---|" * len(shown)]
+    for row in replaced["rows"]:
+        cells = []
+        for m in shown:
+            stat = row[m]
+            cells.append("–" if stat["difference"] is None else
+                         f"{stat['new']:.3g} vs {stat['old']:.3g}: {_difference(stat)}")
+        lines.append(f"| {row['kbps']:g} | " + " | ".join(cells) + " |")
+    return lines
 
 
 # ---------------------------------------------------------------------------- ship
@@ -556,6 +619,10 @@ def ship(workdir: str, name: str, eval_data: str, *, out: str | None = None,
             effect = float16_effect(result, result32, metric_names)
             result["float16_effect"] = effect
         result["model"]["bundle"] = name
+        replaced = replacement_effect(result, _read_json(os.path.join(dest, EVAL_JSON)),
+                                      metric_names)
+        if replaced:
+            result["replaces"] = replaced
         write_atomic(os.path.join(bundle, EVAL_JSON), json.dumps(result, indent=1) + "\n")
 
         if len(provenance) == 1:
@@ -574,7 +641,7 @@ def ship(workdir: str, name: str, eval_data: str, *, out: str | None = None,
         for _ in range(2):  # the second time with the card's own size in the total
             card = model_card(name, manifest, run_config, codec.parameter_counts(),
                               codec.bitrates, training, stats, sources, provenance, eval_data,
-                              result, effect, sizes)
+                              result, effect, sizes, replaced)
             write_atomic(os.path.join(bundle, CARD), card)
             sizes["total"] = bundle_size(bundle)
         _check_size(bundle, 0, limit, dtype)
@@ -586,7 +653,8 @@ def ship(workdir: str, name: str, eval_data: str, *, out: str | None = None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"path": dest, "manifest": manifest, "sizes": sizes, "eval": result,
-            "float16_effect": effect, "training": training, "statistics": stats}
+            "float16_effect": effect, "replaces": replaced, "training": training,
+            "statistics": stats}
 
 
 def _check_size(bundle: str, extra: int, limit: float | None, dtype: str) -> None:

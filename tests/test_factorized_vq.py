@@ -87,3 +87,33 @@ def test_config_switch_builds_it_and_checks_code_dim():
     with pytest.raises(ConfigError, match="quantizer.code_dim"):
         load_config(TINY, ["--config.quantizer.codes=factorized",
                            "--config.quantizer.code_dim=0"])
+
+
+def test_exported_bundle_codes_and_decodes_like_the_model_offline_and_streaming(tmp_path):
+    """The bundle's encoder and its summed decoder-side table give the module's own codes and
+    audio; streaming gives the offline codes."""
+    from sscodec.codec import Codec
+    from sscodec.export import inference_config, initial_weights, write_bundle
+    config = inference_config(load_config(TINY, ["--config.quantizer.codes=factorized",
+                                                 "--config.quantizer.code_dim=4"]))
+    weights = initial_weights(config, seed=1)
+    write_bundle(config, weights, str(tmp_path / "bundle"))
+    codec = Codec.load(str(tmp_path / "bundle"))
+    rate = codec.sample_rate
+    audio = (0.3 * np.sin(np.linspace(0, 900, rate // 2))
+             * np.random.default_rng(0).uniform(0.5, 1, rate // 2)).astype(np.float32)
+    codes = codec.encode(audio, rate)
+    generator = build_generator(config)
+    variables = {"params": weights["params"], "quantizer": weights["quantizer"]}
+    padded = np.zeros((1, codes.shape[0] * codec.frame_size), np.float32)
+    padded[0, :len(audio)] = audio
+    expected = np.asarray(generator.apply(variables, padded, method="encode"))[0]
+    np.testing.assert_array_equal(codes, expected)
+    np.testing.assert_allclose(
+        codec.decode(codes)[:len(audio)], np.asarray(generator.apply(variables, expected[None],
+                                                        method="decode"))[0, :len(audio)],
+        atol=2e-5)
+    encoder = codec.stream_encoder()
+    streamed = np.concatenate([encoder.push(audio[i: i + 700]) for i in range(0, len(audio), 700)]
+                              + [encoder.flush()])
+    np.testing.assert_array_equal(streamed, codes)

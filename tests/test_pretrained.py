@@ -127,6 +127,17 @@ def test_ship_end_to_end(trained_bundle, tmp_path, monkeypatch):
     assert decoded.dtype == np.float32 and np.isfinite(decoded).all()
     again = sscodec(*args, check=False)  # no silent replacement
     assert again.returncode == 2 and b"--force" in again.stderr
+    # Replacing it compares the two on the same clips: the same run again differs by nothing.
+    replaced = sscodec(*args, "--force", "--baselines", "none", "--no-float32-check")
+    assert b"new - replaced (" + manifest["sha256"][:12].encode() + b") at 1.8 kbps: " \
+        b"mel_distance +0.0000 \xc2\xb1 0.0000" in replaced.stdout
+    evaluation = json.load(open(bundle / "eval.json"))
+    assert evaluation["replaces"]["sha256"] == manifest["sha256"]
+    assert [row["kbps"] for row in evaluation["replaces"]["rows"]] == [0.9, 1.8]
+    for row in evaluation["replaces"]["rows"]:
+        assert row["clips"] == 2 and row["si_sdr"]["difference"] == 0.0
+    assert "**Against the model it replaces** (`" + manifest["sha256"][:12] in \
+        (bundle / "MODEL_CARD.md").read_text()
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no model shipped in sscodec/pretrained/ yet")
@@ -150,3 +161,26 @@ def test_shipped_model_round_trips_every_bitrate(name, monkeypatch):
         assert len(decoded) >= len(audio) * codec.sample_rate // rate
         assert np.isfinite(decoded).all()
         assert 0.1 * level < np.sqrt(np.mean(decoded ** 2)) < 10 * level, kbps
+
+
+def test_replacement_effect_pairs_clips_and_refuses_other_clips():
+    from sscodec.ship import replacement_effect
+
+    def evaluation(name, scores, **settings):
+        rows = [{"system": name, "category": "clean_speech", "kbps": 3.0, "clip": f"c{i}",
+                 "pesq": s} for i, s in enumerate(scores)]
+        rows.append({"system": "Opus", "category": "clean_speech", "kbps": 6.0, "clip": "c0",
+                     "pesq": 4.0})  # baselines are not the model
+        return {"model": {"name": name, "sha256": name * 8, "step": 5},
+                "settings": {"data": "d", "noise": "", "clip_seconds": 4.0, "per_category": 3,
+                             "seed": 0, "metrics": ["pesq"], **settings}, "rows": rows}
+    new = evaluation("new", [1.5, 1.7, 1.9])
+    effect = replacement_effect(new, evaluation("old", [1.4, 1.5, 1.6, 9.9]), ["pesq", "stoi"])
+    assert effect["sha256"] == "old" * 8 and effect["metrics"] == ["pesq"]
+    [row] = effect["rows"]
+    assert row["kbps"] == 3.0 and row["clips"] == 3  # c3 was scored by the old model only
+    assert row["pesq"]["difference"] == pytest.approx(0.2)
+    assert row["pesq"]["new"] == pytest.approx(1.7) and row["pesq"]["old"] == pytest.approx(1.5)
+    other = replacement_effect(new, evaluation("old", [1.4], seed=1, clip_seconds=2.0), ["pesq"])
+    assert "rows" not in other and other["reason"] == "evaluated on other clips (clip_seconds 2.0)"
+    assert replacement_effect(new, {}, ["pesq"]) is None

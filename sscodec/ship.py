@@ -516,6 +516,13 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
     return "\n".join(lines) + "\n"
 
 
+def _score(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}" if abs(value) < 1 \
+        else f"{value:.2f}"
+
+
 def _replacement_lines(replaced: dict | None, metric_names: Sequence[str]) -> list[str]:
     """The card's comparison with the model this one replaced (see replacement_effect)."""
     from sscodec.eval_table import METRIC_LABELS
@@ -536,7 +543,8 @@ def _replacement_lines(replaced: dict | None, metric_names: Sequence[str]) -> li
         for m in shown:
             stat = row[m]
             cells.append("–" if stat["difference"] is None else
-                         f"{stat['new']:.3g} vs {stat['old']:.3g}: {_difference(stat)}")
+                         f"{_score(stat['new'])} vs {_score(stat['old'])}: "
+                         f"{_difference(stat)}")
         lines.append(f"| {row['kbps']:g} | " + " | ".join(cells) + " |")
     return lines
 

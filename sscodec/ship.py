@@ -370,9 +370,8 @@ def _dropout_words(q: dict) -> str:
 
 def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bitrates: list,
                training: dict, stats: dict, sources: list[dict], provenance: list[str],
-               eval_data: str, result: dict, effect: list[dict] | None, sizes: dict,
-               replaced: dict | None = None) -> str:
-    from sscodec.eval_table import METRIC_LABELS, summary_table
+               eval_data: str, result: dict, effect: list[dict] | None, sizes: dict) -> str:
+    from sscodec.eval_table import summary_table
     m, q, loss = run_config["model"], run_config["quantizer"], run_config["loss"]
     frame_rate = manifest["sample_rate"] / manifest["frame_size"]
     rates = ", ".join(f"{r:g}" for r in bitrates)
@@ -496,12 +495,8 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
                       "bundle small. Scores of the float16 bundle minus those of the float32 "
                       "model on the same clips (mean ± 95% CI of the paired differences):", ""]
         shown = [m for m in metric_names if any(r[m]["difference"] is not None for r in effect)]
-        lines.append("| kbps | " + " | ".join(METRIC_LABELS.get(m, m) for m in shown) + " |")
-        lines.append("|---|" + "---|" * len(shown))
-        for row in effect:
-            lines.append(f"| {row['kbps']:g} | " + " | ".join(
-                _difference(row[m]) for m in shown) + " |")
-    lines += _replacement_lines(replaced, metric_names)
+        lines += _paired_table(effect, shown, _difference)
+    lines += _replacement_lines(result.get("replaces"))
     lines += [
         "",
         "## Limitations",
@@ -523,30 +518,33 @@ def _score(value: float | None) -> str:
         else f"{value:.2f}"
 
 
-def _replacement_lines(replaced: dict | None, metric_names: Sequence[str]) -> list[str]:
-    """The card's comparison with the model this one replaced (see replacement_effect)."""
+def _paired_table(rows: list[dict], metrics: Sequence[str], cell) -> list[str]:
+    """A Markdown table of paired comparisons: a row per bitrate, `cell(stat)` per metric."""
     from sscodec.eval_table import METRIC_LABELS
+    return (["| kbps | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+            + [f"| {row['kbps']:g} | " + " | ".join(cell(row[m]) for m in metrics) + " |"
+               for row in rows])
+
+
+def _new_against_old(stat: dict) -> str:
+    if stat["difference"] is None:
+        return "–"
+    return f"{_score(stat['new'])} vs {_score(stat['old'])}: {_difference(stat)}"
+
+
+def _replacement_lines(replaced: dict | None) -> list[str]:
+    """The card's comparison with the model this one replaced (see replacement_effect)."""
     if not replaced:
         return []
     which = f"`{replaced['sha256'][:12]}`" if replaced.get("sha256") else "(hash unknown)"
     if "rows" not in replaced:
         return ["", f"**Against the model it replaces** ({which}): not compared, "
                     f"{replaced['reason']}."]
-    shown = [m for m in metric_names if m in replaced["metrics"]]
-    lines = ["", f"**Against the model it replaces** ({which}, step {replaced.get('step')}). "
+    return (["", f"**Against the model it replaces** ({which}, step {replaced.get('step')}). "
                  "This model's scores, the replaced model's, and the paired difference (new - "
-                 "old, mean ± 95% CI) on the same clips:", "",
-             "| kbps | " + " | ".join(METRIC_LABELS.get(m, m) for m in shown) + " |",
-             "|---|" + "---|" * len(shown)]
-    for row in replaced["rows"]:
-        cells = []
-        for m in shown:
-            stat = row[m]
-            cells.append("–" if stat["difference"] is None else
-                         f"{_score(stat['new'])} vs {_score(stat['old'])}: "
-                         f"{_difference(stat)}")
-        lines.append(f"| {row['kbps']:g} | " + " | ".join(cells) + " |")
-    return lines
+                 "old, mean ± 95% CI) on the same clips:", ""]
+            + _paired_table(replaced["rows"], replaced["metrics"], _new_against_old))
 
 
 # ---------------------------------------------------------------------------- ship
@@ -649,7 +647,7 @@ def ship(workdir: str, name: str, eval_data: str, *, out: str | None = None,
         for _ in range(2):  # the second time with the card's own size in the total
             card = model_card(name, manifest, run_config, codec.parameter_counts(),
                               codec.bitrates, training, stats, sources, provenance, eval_data,
-                              result, effect, sizes, replaced)
+                              result, effect, sizes)
             write_atomic(os.path.join(bundle, CARD), card)
             sizes["total"] = bundle_size(bundle)
         _check_size(bundle, 0, limit, dtype)

@@ -21,6 +21,7 @@
   sscodec data stats SPEC [--json] [--deep] [--data-dir DIR]
   sscodec data prepare NAME[/CONFIG] [--data-dir DIR] [--manual-dir DIR]
   sscodec data prepare asterisk --data-dir OUT [--eval-speakers it,ru]   (a folder recipe)
+  sscodec data prepare noise --data-dir OUT [--eval-sources opensfx,minetest]   (a folder recipe)
 
 A data SPEC is 'embedded', a folder, a manifest .jsonl or tfds:NAME[/CONFIG]:SPLIT.
 """
@@ -129,20 +130,30 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--data-dir", default="", help="TFDS data_dir")
     prepare = data_sub.add_parser("prepare", help="download (or read from --manual-dir) and write "
                                                   "a TFDS dataset: libritts, magnatagatune, "
-                                                  "audio_folder; or the folder recipe asterisk")
+                                                  "audio_folder; or the folder recipes asterisk "
+                                                  "and noise")
     prepare.add_argument("name", help="e.g. libritts/clean100, magnatagatune, audio_folder; "
                                       "asterisk writes real speech (5 speakers) and music from "
                                       "Debian's Asterisk G.722 packages as 24 kHz FLAC to "
                                       "DATA_DIR/train and DATA_DIR/eval (whole speakers held out), "
-                                      "with manifest.jsonl per split and PROVENANCE.md")
+                                      "with manifest.jsonl per split and PROVENANCE.md; noise "
+                                      "writes real recorded background noise (rain, wind, fire, "
+                                      "water, engines, machinery, crowd...) from five Debian game "
+                                      "data packages the same way (whole packages held out)")
     prepare.add_argument("--data-dir", default=None, help="TFDS data_dir (default TFDS's own); "
-                                                          "asterisk: the output folder (required)")
+                                                          "asterisk, noise: the output folder "
+                                                          "(required)")
     prepare.add_argument("--manual-dir", default=None,
                          help="folder holding the archives or extracted corpus (no download); "
                               "asterisk: the sound root with sounds/ and moh/ (default "
-                              "/usr/share/asterisk, missing packages fetched by apt-get download)")
+                              "/usr/share/asterisk, missing packages fetched by apt-get download); "
+                              "noise: a folder laid out like / holding the packages' files "
+                              "(default /, missing packages fetched by apt-get download)")
     prepare.add_argument("--eval-speakers", default="it,ru",
                          help="asterisk: languages held out whole for eval (of en,es,fr,it,ru)")
+    prepare.add_argument("--eval-sources", default="opensfx,minetest",
+                         help="noise: source packages held out whole for eval (of "
+                              "ufoai,megaglest,etr,opensfx,minetest)")
     return parser
 
 
@@ -290,6 +301,14 @@ def _data_command(args: argparse.Namespace) -> int:
             raise ValueError("data prepare asterisk: --data-dir OUT (the folder to write) is needed")
         summary = prepare_asterisk(args.data_dir, args.manual_dir, progress=True,
                                    eval_speakers=[s for s in args.eval_speakers.split(",") if s])
+        print(format_summary(summary))
+        return 0
+    if args.name == "noise":
+        from data_pipelines.recipes.noise import format_summary, prepare_noise
+        if not args.data_dir:
+            raise ValueError("data prepare noise: --data-dir OUT (the folder to write) is needed")
+        summary = prepare_noise(args.data_dir, args.manual_dir, progress=True,
+                                eval_sources=[s for s in args.eval_sources.split(",") if s])
         print(format_summary(summary))
         return 0
     from data_pipelines.tfds_builders import prepare

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from data_pipelines.manifest import read_manifest
-from data_pipelines.recipes import asterisk
+from data_pipelines.recipes import asterisk, common
 from data_pipelines.recipes.asterisk import PackageUnavailable, prepare_asterisk
 from tests.conftest import sscodec
 
@@ -136,7 +136,7 @@ def test_speaker_choice_is_checked(tmp_path, sound_root):
 
 def test_no_apt_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setattr(asterisk, "DEFAULT_ROOT", str(tmp_path / "nothing"))
-    monkeypatch.setattr(asterisk.shutil, "which", lambda name: None)
+    monkeypatch.setattr(common.shutil, "which", lambda name: None)
     with pytest.raises(PackageUnavailable, match="apt-get install .*asterisk-core-sounds-en-g722"):
         prepare_asterisk(str(tmp_path / "out"))
 

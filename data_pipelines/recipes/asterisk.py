@@ -38,29 +38,26 @@ import dataclasses
 import datetime
 import logging
 import os
-import shutil
-import subprocess
 import tempfile
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import numpy as np
-import soundfile as sf
 from tqdm.auto import tqdm
 
-from data_pipelines.audio_io import AudioFile, AudioReadError, probe, resample, to_mono
+from data_pipelines.audio_io import AudioFile, probe, resample
 from data_pipelines.manifest import write_manifest
+from data_pipelines.recipes import common
+from data_pipelines.recipes.common import (MANIFEST_SPLIT, SAMPLE_RATE, SPLIT_DIRS,
+                                           PackageUnavailable, Skip, check, decode, dpkg_version,
+                                           hours, install_hint, piece_bounds, previous_output,
+                                           write_flac, write_text)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "/usr/share/asterisk"
-SAMPLE_RATE = 24_000
 SOURCE_EXTENSIONS = (".g722", ".wav", ".flac")
 DEFAULT_EVAL_SPEAKERS = ("it", "ru")
 DEFAULT_EVAL_MUSIC = ("reno_project-system",)
-SILENCE_RMS = 1e-3  # -60 dBFS over the whole prompt
 MUSIC_PACKAGE = "asterisk-moh-opsound-g722"
-SPLIT_DIRS = ("train", "eval")
-MANIFEST_SPLIT = {"train": "train", "eval": "test"}  # the split label data_pipelines.manifest uses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,89 +90,7 @@ MUSIC_CREDITS = {
 MUSIC_LICENSE = "CC-BY-SA-3.0"
 
 
-class PackageUnavailable(FileNotFoundError):
-    """The sound files are neither installed nor fetchable with apt."""
-
-
-class _Skip(Exception):
-    """A source file that is not used (short, silent, narrowband or undecodable)."""
-
-    def __init__(self, category: str, detail: str = ""):
-        super().__init__(category)
-        self.category, self.detail = category, detail
-
-
-# ---------------------------------------------------------------------------------------- decode
-
-def _decode_av(path: str, fmt: str | None) -> tuple[np.ndarray, int]:
-    import av  # FFmpeg; only needed for G.722 (and anything soundfile cannot read)
-    try:
-        with av.open(path, format=fmt) as container:
-            if not container.streams.audio:
-                raise _Skip("corrupt", "no audio stream")
-            stream = container.streams.audio[0]
-            rate = 16_000 if fmt == "g722" else int(stream.rate or stream.codec_context.sample_rate)
-            chunks = []
-            for frame in container.decode(stream):
-                a = frame.to_ndarray()
-                channels = len(frame.layout.channels)
-                a = a.T if frame.format.is_planar else a.reshape(-1, channels)  # -> [T, C]
-                if a.dtype.kind == "i":
-                    a = a.astype(np.float32) / float(np.iinfo(a.dtype).max + 1)
-                chunks.append(to_mono(a.astype(np.float32)))
-    except _Skip:
-        raise
-    except Exception as e:  # PyAV raises many error types for bad input
-        raise _Skip("corrupt", f"{type(e).__name__}: {e}") from None
-    x = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return x.astype(np.float32), rate
-
-
-def decode(path: str) -> tuple[np.ndarray, int]:
-    """A source file as float32 mono at its own rate; raises _Skip('corrupt') if undecodable."""
-    if path.lower().endswith(".g722"):
-        x, rate = _decode_av(path, "g722")
-    else:
-        try:
-            y, rate = sf.read(path, dtype="float32", always_2d=True)
-            x = to_mono(y)
-        except Exception:
-            x, rate = _decode_av(path, None)
-    if not np.isfinite(x).all():
-        raise _Skip("corrupt", "non-finite samples")
-    return x, int(rate)
-
-
-def _check(x: np.ndarray, rate: int, min_seconds: float, min_rate: int) -> None:
-    if rate < min_rate:
-        raise _Skip("narrowband", f"{rate} Hz < {min_rate} Hz")
-    if len(x) < min_seconds * rate:
-        raise _Skip("short", f"{len(x) / max(rate, 1):.2f} s < {min_seconds:g} s")
-    if float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) < SILENCE_RMS:
-        raise _Skip("silent", "RMS below -60 dBFS")
-
-
-def _write_flac(path: str, x: np.ndarray) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.flac"
-    sf.write(tmp, np.clip(x, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-    os.replace(tmp, path)  # atomic: an interrupted run never leaves a half-written file
-
-
 # -------------------------------------------------------------------------------------- packages
-
-def _dpkg_version(package: str) -> str:
-    try:
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True,
-                             text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
-
-
-def _install_hint(packages: Iterable[str]) -> str:
-    return "sudo apt-get install -y --no-install-recommends " + " ".join(sorted(set(packages)))
-
 
 def fetch_packages(packages: Sequence[str], dest: str) -> dict[str, str]:
     """`apt-get download` + `dpkg-deb -x` (no root needed) into dest; returns {package: version}.
@@ -183,28 +98,7 @@ def fetch_packages(packages: Sequence[str], dest: str) -> dict[str, str]:
     The files land below dest/usr/share/asterisk. Raises PackageUnavailable naming the
     `apt-get install` command when apt is missing or the download fails.
     """
-    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
-        raise PackageUnavailable(f"the Asterisk sound packages {', '.join(packages)} are not "
-                                 f"installed and apt is unavailable; install them with: "
-                                 f"{_install_hint(packages)}")
-    debs = os.path.join(dest, "debs")
-    os.makedirs(debs, exist_ok=True)
-    versions = {}
-    for package in packages:
-        log.info("fetching %s with apt-get download (no root needed)", package)
-        got = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True,
-                             text=True, timeout=900)
-        found = [f for f in os.listdir(debs) if f.startswith(package + "_") and f.endswith(".deb")]
-        if got.returncode != 0 or not found:
-            raise PackageUnavailable(f"could not fetch {package} with `apt-get download` "
-                                     f"({got.stderr.strip()[-300:]}); install it with: "
-                                     f"{_install_hint([package])} (or run `apt-get update` first)")
-        deb = os.path.join(debs, found[0])
-        subprocess.run(["dpkg-deb", "-x", deb, dest], check=True, timeout=300)
-        version = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True,
-                                 text=True, timeout=60).stdout.strip()
-        versions[package] = f"{version} (fetched with apt-get download)"
-    return versions
+    return common.fetch_packages(packages, dest, what="Asterisk sound packages")
 
 
 def _voice_dirs(sounds: str, lang: str) -> list[str]:
@@ -298,14 +192,14 @@ def prepare_asterisk(out_dir: str, sound_root: str | None = None, *,
         elif missing:
             raise PackageUnavailable(f"{root}: not installed: "
                                      f"{', '.join(packages[g] for g in missing)}; install with: "
-                                     f"{_install_hint(packages[g] for g in missing)}")
+                                     f"{install_hint(packages[g] for g in missing)}")
         still = [g for g, f in folders.items() if not f]
         if still:
             raise PackageUnavailable(f"no sound files found for {still} even after fetching; "
-                                     f"install with: {_install_hint(packages[g] for g in still)}")
+                                     f"install with: {install_hint(packages[g] for g in still)}")
         for g, package in packages.items():
             if package not in versions:
-                versions[package] = (_dpkg_version(package) or "unknown") if not explicit else \
+                versions[package] = (dpkg_version(package) or "unknown") if not explicit else \
                     f"files from {root}"
 
         jobs = []
@@ -341,23 +235,21 @@ def prepare_asterisk(out_dir: str, sound_root: str | None = None, *,
             try:
                 if job.kind == "speech":
                     out = os.path.join(out_dir, job.out_stem + ".flac")
-                    if os.path.exists(out):
-                        try:
-                            files[job.split].append(probe(out, job.kind, label))
-                            existing += 1
-                            continue
-                        except AudioReadError:
-                            os.remove(out)  # damaged by someone else: write it again
+                    kept = previous_output(out, job.kind, label)
+                    if kept:
+                        files[job.split].append(kept)
+                        existing += 1
+                        continue
                     x, rate = decode(job.source)
-                    _check(x, rate, min_seconds, min_source_rate)
-                    _write_flac(out, resample(x, rate, SAMPLE_RATE))
+                    check(x, rate, min_seconds, min_source_rate)
+                    write_flac(out, resample(x, rate, SAMPLE_RATE))
                     files[job.split].append(probe(out, job.kind, label))
                     written += 1
                 else:
                     w, e = _music(job, out_dir, label, files[job.split], skipped, music_segment_s,
                                   min_seconds, min_source_rate)
                     written, existing = written + w, existing + e
-            except _Skip as s:
+            except Skip as s:
                 skipped.append((job.source, s.category, s.detail))
         bar.close()
 
@@ -375,31 +267,26 @@ def _music(job: _Job, out_dir: str, label: str, out_files: list, skipped: list,
     joins the last piece); returns (written, existing)."""
     x, rate = decode(job.source)
     if rate < min_rate:
-        raise _Skip("narrowband", f"{rate} Hz < {min_rate} Hz")
+        raise Skip("narrowband", f"{rate} Hz < {min_rate} Hz")
     if len(x) < min_seconds * rate:
-        raise _Skip("short", f"{len(x) / rate:.2f} s < {min_seconds:g} s")
+        raise Skip("short", f"{len(x) / rate:.2f} s < {min_seconds:g} s")
     track = os.path.basename(job.out_stem)
-    step = int(segment_s * rate) if segment_s > 0 else len(x)
-    bounds = list(range(0, len(x), step)) + [len(x)]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_seconds * rate:
-        del bounds[-2]  # a short tail joins the piece before it
+    bounds = piece_bounds(len(x), rate, segment_s, min_seconds)
     written = existing = 0
     for n, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
         piece = x[start:end]
         out = os.path.join(out_dir, job.out_stem, f"{track}_{n:03d}.flac")
-        if os.path.exists(out):
-            try:
-                out_files.append(probe(out, job.kind, label))
-                existing += 1
-                continue
-            except AudioReadError:
-                os.remove(out)
+        kept = previous_output(out, job.kind, label)
+        if kept:
+            out_files.append(kept)
+            existing += 1
+            continue
         try:
-            _check(piece, rate, min_seconds, min_rate)
-        except _Skip as s:
+            check(piece, rate, min_seconds, min_rate)
+        except Skip as s:
             skipped.append((f"{job.source} [{start / rate:.0f} s]", s.category, s.detail))
             continue
-        _write_flac(out, resample(piece, rate, SAMPLE_RATE))
+        write_flac(out, resample(piece, rate, SAMPLE_RATE))
         out_files.append(probe(out, job.kind, label))
         written += 1
     return written, existing
@@ -443,10 +330,6 @@ def _summary(out_dir, files, skipped, written, existing, speakers, eval_speakers
     }
 
 
-def _h(seconds: float) -> str:
-    return f"{seconds / 3600:.3f} h ({seconds / 60:.1f} min)"
-
-
 def _write_provenance(path: str, s: dict) -> None:
     lines = [
         "# Asterisk speech and music corpus: provenance and licences", "",
@@ -479,13 +362,13 @@ def _write_provenance(path: str, s: dict) -> None:
     for split, d in s["splits"].items():
         for lang, sec in d["speakers"].items():
             who = VOICES[lang].speaker if lang in VOICES else lang
-            lines.append(f"| {split} | {who} ({lang}) | {d['speaker_files'][lang]} | {_h(sec)} |")
+            lines.append(f"| {split} | {who} ({lang}) | {d['speaker_files'][lang]} | {hours(sec)} |")
         lines.append(f"| {split} | **all speech** | {d['speech_files']} | "
-                     f"**{_h(d['speech_seconds'])}** |")
+                     f"**{hours(d['speech_seconds'])}** |")
         for track, sec in d["tracks"].items():
-            lines.append(f"| {split} | music: {track} | | {_h(sec)} |")
+            lines.append(f"| {split} | music: {track} | | {hours(sec)} |")
         lines.append(f"| {split} | **all music** | {d['music_files']} | "
-                     f"**{_h(d['music_seconds'])}** |")
+                     f"**{hours(d['music_seconds'])}** |")
     lines += ["", "## Skipped source files", "",
               f"Prompts shorter than {s['min_seconds']:g} s, silent ones (RMS below -60 dBFS), "
               "sources below 16 kHz and undecodable files are not used: "
@@ -505,10 +388,7 @@ def _write_provenance(path: str, s: dict) -> None:
         "asterisk-prompt-it-menardi-wav are real speech too, but only 8 kHz (GSM and 8 kHz WAV).",
         "",
     ]
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines))
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines))
 
 
 def format_summary(s: dict) -> str:

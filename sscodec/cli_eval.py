@@ -58,6 +58,11 @@ def add_parsers(sub) -> None:
                        help="shrink everything (model width, steps, crops, eval set) for a "
                             "quick end-to-end check")
         p.add_argument("--steps", type=int, default=None, help="override every point's num_steps")
+        p.add_argument("--scale", default=None, choices=("paper", "cpu"),
+                       help="paper: the paper's configs (accelerators); cpu: each point derived "
+                            "from the CPU speech recipe on a fixed step budget, keeping what the "
+                            "sweep varies (default: the sweep file's own, paper for the paper's "
+                            "sweeps)")
         p.add_argument("--data", default=None,
                        help="evaluation data spec (default: the sweep's, usually 'embedded')")
         if verb == "submit":
@@ -116,7 +121,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.sweep_command == "collect":
         print(sweeps.collect(args.out))
         return 0
-    sweep = sweeps.load_sweep(args.sweep)
+    sweep = sweeps.load_sweep(args.sweep, args.scale)
     if args.data:
         sweep.eval["data"] = args.data
     only = _list(args.only)
@@ -127,7 +132,8 @@ def _sweep(args: argparse.Namespace) -> int:
     from sscodec.sweep_jobs import submit
     for line in submit(sweep, args.sweep, args.out, args.cluster, only=only, smoke=args.smoke,
                        steps=args.steps, dry_run=args.dry_run, sbatch_args=args.sbatch_args,
-                       xpk_cluster=args.xpk_cluster, tpu_type=args.tpu_type, data=args.data):
+                       xpk_cluster=args.xpk_cluster, tpu_type=args.tpu_type, data=args.data,
+                       scale=args.scale):
         print(line)
     return 0
 

@@ -5,18 +5,25 @@ Reads what `sscodec sweep run` wrote (collecting it into results.json first) and
   rate_quality_METRIC.png   metric vs achieved kbps, one panel per category, one line per model
                             (and denoise setting) and per baseline, 95% CI error bars
   report.md                 the sweep's table in the paper's layout beside the paper's numbers,
-                            links to the plots, and every system's scores per category
+                            the scale and budget it ran at and the wall time of each point, the
+                            paper's claims each with a verdict (agrees / disagrees /
+                            inconclusive) from paired differences with 95% CIs
+                            (sscodec.paper_claims), links to the plots, and every system's
+                            scores per category
 
-The table compares ViSQOL in audio mode (48 kHz, our reading of the paper's unstated mode).
+The table compares the sweep's table metric: ViSQOL in audio mode (48 kHz, our reading of the
+paper's unstated mode) at paper scale, ViSQOL in speech mode on the CPU scale's speech.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Sequence
 
 from sscodec.eval_table import CATEGORY_ORDER, METRIC_LABELS, cell, summary_table
-from sscodec.sweeps import gather
+from sscodec.paper_claims import check_claims, claims_markdown
+from sscodec.sweeps import gather, point_dir
 
 TABLE_METRIC = "visqol_audio"
 PAPER_KEYS = {"visqol": "ViSQOL", "params": "#params", "rtf_enc": "RTF enc", "rtf_dec": "RTF dec"}
@@ -41,9 +48,42 @@ def _find(entries, system: str, kbps: float, category: str) -> dict | None:
     return None
 
 
-def rate_table(results: dict, metric: str = TABLE_METRIC) -> str:
+def _metric(results: dict) -> str:
+    return results["sweep"].get("table_metric", TABLE_METRIC)
+
+
+def point_timing(sweep_dir: str, name: str) -> dict | None:
+    """A point's wall time here: timing.json (training + evaluation seconds and the machine,
+    written by `sweep run`), else from its run's config.json to its eval.json (file times)."""
+    where = point_dir(sweep_dir, name)
+    timing = os.path.join(where, "timing.json")
+    if os.path.isfile(timing):
+        with open(timing) as f:
+            timing = json.load(f)
+        return {"seconds": timing["train_s"] + timing["eval_s"], "machine": timing.get("machine")}
+    start, end = os.path.join(where, "run", "config.json"), os.path.join(where, "eval", "eval.json")
+    if os.path.isfile(start) and os.path.isfile(end):
+        return {"seconds": max(0.0, os.path.getmtime(end) - os.path.getmtime(start)),
+                "machine": None}
+    return None
+
+
+def wall_time_line(sweep_dir: str, results: dict) -> str:
+    """"Wall time here (AMD EPYC, 2 cores): a 9.8 min, b 10.1 min (total 0.33 h)"."""
+    times = {n: point_timing(sweep_dir, n) for n in results["points"]}
+    times = {n: t for n, t in times.items() if t is not None}
+    if not times:
+        return ""
+    machine = next((t["machine"] for t in times.values() if t["machine"]), None)
+    return ("Wall time here" + (f" ({machine})" if machine else "") + ": "
+            + ", ".join(f"{n} {t['seconds'] / 60:.1f} min" for n, t in times.items())
+            + f" (total {sum(t['seconds'] for t in times.values()) / 3600:.2f} h).")
+
+
+def rate_table(results: dict, metric: str | None = None) -> str:
     """Rows = bitrates, one column per system (paper Fig. 7c / Fig. 8 read as a table)."""
     sweep = results["sweep"]
+    metric = metric or _metric(results)
     category = sweep["table_category"]
     entries = [e for e in _entries(results) if e["category"] == category]
     systems = list(dict.fromkeys(e["system"] for e in entries if e["system"] != "codec2"))
@@ -68,9 +108,10 @@ def _ours(key: str, result: dict, entry: dict | None, metric: str) -> str:
     return cell((entry or {}).get(metric))
 
 
-def point_table(results: dict, metric: str = TABLE_METRIC) -> str:
+def point_table(results: dict, metric: str | None = None) -> str:
     """One row per point: its label columns, then paper and ours side by side (Tables I and II)."""
     sweep = results["sweep"]
+    metric = metric or _metric(results)
     kbps, category = sweep["table_kbps"], sweep["table_category"]
     labels = list(dict.fromkeys(k for p in sweep["points"] for k in p["label"]))
     keys = list(dict.fromkeys(k for p in sweep["points"] for k in p["paper"])) or ["visqol"]
@@ -134,7 +175,8 @@ def write_report(sweep_dir: str, metrics: Sequence[str] | None = None) -> list[s
         raise FileNotFoundError(f"{sweep_dir}: no point has been evaluated yet")
     written = []
     pngs = []
-    for metric in metrics or (TABLE_METRIC, "visqol_speech", "pesq"):
+    table_metric = _metric(results)
+    for metric in metrics or (table_metric, "visqol_speech", "pesq"):
         path = os.path.join(sweep_dir, f"rate_quality_{metric}.png")
         if plot_rate_quality(results, metric, path):
             written.append(path)
@@ -144,11 +186,22 @@ def write_report(sweep_dir: str, metrics: Sequence[str] | None = None) -> list[s
     if sweep.get("smoke") or sweep.get("steps"):
         parts += [f"**Shortened run** (smoke: {sweep['smoke']}, steps: {sweep['steps']}): the "
                   "numbers check the machinery, not the paper.", ""]
-    parts += [f"{METRIC_LABELS[TABLE_METRIC]} (mean ± 95% CI) on {sweep['table_category']} clips"
+    scale = sweep.get("scale", "paper")
+    parts += [f"Scale: **{scale}**" + (f"; each point trained {sweep['budget']}" if sweep.get(
+        "budget") else "") + f"; scored on `{sweep['eval'].get('data', 'embedded')}`"
+              + (f" with noise from `{sweep['eval']['noise']}`" if sweep["eval"].get("noise")
+                 else "") + ".", ""]
+    wall = wall_time_line(sweep_dir, results)
+    if wall:
+        parts += [wall, ""]
+    parts += [f"{METRIC_LABELS[table_metric]} (mean ± 95% CI) on {sweep['table_category']} clips"
               + (f" at {sweep['table_kbps']:g} kbps" if sweep["layout"] == "by_point" else "")
               + ".", "", table, ""]
     if sweep.get("paper_note"):
         parts += [f"Paper: {sweep['paper_note']}", ""]
+    claims = claims_markdown(check_claims(results))
+    if claims:
+        parts += [claims, ""]
     if results["missing"]:
         parts += [f"Not evaluated yet: {', '.join(results['missing'])}.", ""]
     parts += [f"![{p}]({p})" for p in pngs]

@@ -38,8 +38,9 @@ exec $VENV/bin/sscodec sweep run {sweep} --out {out} --only "$SLURM_ARRAY_TASK_I
 """
 
 
-def _extra(smoke: bool, steps: int | None, data: str | None) -> str:
-    return ((" --smoke" if smoke else "") + (f" --steps {steps}" if steps is not None else "")
+def _extra(smoke: bool, steps: int | None, data: str | None, scale: str | None = None) -> str:
+    return ((f" --scale {scale}" if scale else "") + (" --smoke" if smoke else "")
+            + (f" --steps {steps}" if steps is not None else "")
             + (f" --data {shlex.quote(data)}" if data else ""))
 
 
@@ -64,7 +65,8 @@ def _run(command: list[str], dry_run: bool) -> str:
 def submit(sweep: Sweep, sweep_file: str, out: str, cluster: str,
            only: Sequence[str] | None = None, smoke: bool = False, steps: int | None = None,
            dry_run: bool = False, sbatch_args: str = "", xpk_cluster: str = "",
-           tpu_type: str = "v5litepod-8", data: str | None = None) -> list[str]:
+           tpu_type: str = "v5litepod-8", data: str | None = None,
+           scale: str | None = None) -> list[str]:
     """Submits the sweep; returns the commands run (or, with `dry_run`, to run) and job ids."""
     from sscodec.sweeps import describe, write_json
 
@@ -84,7 +86,7 @@ def submit(sweep: Sweep, sweep_file: str, out: str, cluster: str,
                 name=sweep.name, count=len(sweep.points), last=len(sweep.points),
                 array=",".join(str(i) for i, _ in tasks), logs=logs, root=shlex.quote(ROOT),
                 sweep=shlex.quote(sweep_file), out=shlex.quote(out),
-                extra=_extra(smoke, steps, data)))
+                extra=_extra(smoke, steps, data, scale)))
         command = ["sbatch", "--parsable", *shlex.split(sbatch_args), script]
         lines.append(" ".join(command))
         job = _run(command, dry_run).split(";")[0] or "JOBID"
@@ -106,7 +108,7 @@ def submit(sweep: Sweep, sweep_file: str, out: str, cluster: str,
     for index, name in tasks:
         inner = (f"python3 -m pip install -q -r requirements.txt -e . 'jax[tpu]==0.10.2' && "
                  f"sscodec sweep run {shlex.quote(sweep_file)} --out {shlex.quote(out)} "
-                 f"--only {name}{_extra(smoke, steps, data)}")
+                 f"--only {name}{_extra(smoke, steps, data, scale)}")
         workload = f"{sweep.name}-{index}-{stamp}".replace("_", "-").lower()[:40]
         command = ["xpk", "workload", "create", "--cluster", xpk_cluster, "--workload", workload,
                    "--tpu-type", tpu_type, "--num-slices", "1",

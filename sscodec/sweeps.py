@@ -17,12 +17,20 @@ numbers, drawn by `sscodec report`). A sweep folder holds
 
 Every step is resumable: training resumes from its latest checkpoint and finished evaluations are
 kept, so running a sweep again continues where it stopped.
+
+Scales (`--scale`): a paper sweep's `get_sweep(scale)` builds its points at
+  paper  the paper's configs unchanged (C=32, D=256, 1 s crops, LibriTTS-scale data): accelerators
+  cpu    each point derived from the CPU speech recipe (experiments/speech_cpu_24khz.py: its data,
+         widths, crops and schedule) on a fixed step budget (CPU_STEPS), keeping exactly what the
+         sweep varies (`Sweep.varies`), scored on the held-out speakers (CPU_EVAL)
+so that a point differs from its neighbours only in the sweep's variable, at either scale.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import inspect
 import json
 import logging
 import math
@@ -31,6 +39,7 @@ import platform
 import signal
 import subprocess
 import sys
+import time
 from typing import Sequence
 
 from sscodec.config import load_config
@@ -73,6 +82,10 @@ class Sweep:
     # validation (train.eval_*), summarized in points/NAME/result.json (see run_summary).
     final_eval: bool = True
     table_metrics: tuple[str, ...] = ("visqol_speech", "pesq")  # recipe layout: the delta columns
+    scale: str = "paper"  # SCALES: the size the points were built at
+    varies: tuple[str, ...] = ()  # the config keys the points differ in (and nothing else)
+    table_metric: str = "visqol_audio"  # the metric of the paper-layout table
+    budget: str = ""  # what each point trains for, in words (the report states it)
 
     def select(self, only: Sequence[str] | None) -> list[Point]:
         """Points named (or indexed) in `only`; all of them for None."""
@@ -96,22 +109,68 @@ class Sweep:
                                          or str(len(self.points)) in only)
 
 
-def load_sweep(path: str) -> Sweep:
-    """Loads a sweep file (calls its `get_sweep()`) and checks every point's config loads."""
+def load_sweep(path: str, scale: str | None = None) -> Sweep:
+    """Loads a sweep file (calls its `get_sweep(scale)`; None: the file's default scale) and
+    checks every point's config loads."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"sweep file not found: {path}")
+    if scale is not None and scale not in SCALES:
+        raise ValueError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
     spec = importlib.util.spec_from_file_location(f"sscodec_sweep_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if not hasattr(module, "get_sweep"):
         raise ValueError(f"{path} defines no get_sweep()")
-    sweep = module.get_sweep()
+    if "scale" in inspect.signature(module.get_sweep).parameters:
+        sweep = module.get_sweep() if scale is None else module.get_sweep(scale=scale)
+    else:  # a sweep built at one scale only (the recipe sweep, the tiny demo)
+        sweep = module.get_sweep()
+        if scale is not None and scale != sweep.scale:
+            raise ValueError(f"{path} is built at one scale only ({sweep.scale}); "
+                             f"drop --scale {scale}")
     names = [p.name for p in sweep.points]
     if len(set(names)) != len(names) or BASELINES in names:
         raise ValueError(f"{path}: point names must be unique and not '{BASELINES}': {names}")
     for point in sweep.points:
         point_config(point)  # a bad key fails now, naming it, not hours into the sweep
     return sweep
+
+
+# ---------------------------------------------------------------------------- scales
+
+SCALES = ("paper", "cpu")
+CPU_RECIPE = "experiments/speech_cpu_24khz.py"
+# 1,200 steps of 8 x 0.4 s: about 17 minutes of 2 cores for the recipe's own size (~0.85 s a
+# step), plus ~3 minutes of evaluation; the recipe's cosine decays over these steps.
+CPU_STEPS = 1200
+CPU_COMMON = {"num_steps": CPU_STEPS, "train.eval_every": 400, "train.sample_every": 0}
+CPU_BUDGET = (f"{CPU_STEPS:,} steps of 8 x 0.4 s crops each (the CPU speech recipe's "
+              "batch, crops, learning rates and cosine schedule)")
+# Held-out speakers (it, ru), every 4 s clip of them, as `sscodec ship` scores a model.
+CPU_METRICS = ("visqol_speech", "pesq", "stoi", "si_sdr", "mel_distance")
+CPU_EVAL = {"data": "data/asterisk/eval", "categories": ("clean_speech",),
+            "metric_names": CPU_METRICS}
+CPU_OPUS_KBPS = (6, 9, 12)
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    return scale
+
+
+def cpu_point(name: str, overrides: dict | None = None, **kwargs) -> Point:
+    """A point of the CPU scale: the CPU speech recipe on CPU_STEPS steps, plus `overrides`
+    (the sweep's variable, and what the sweep holds fixed that the recipe sets otherwise)."""
+    return Point(name, CPU_RECIPE, {**CPU_COMMON, **(overrides or {})}, **kwargs)
+
+
+def cpu_scale(sweep: Sweep, eval_extra: dict | None = None) -> Sweep:
+    """Marks a sweep built of `cpu_point`s as CPU scale: its evaluation, table metric, budget and
+    baselines' Opus rates."""
+    return dataclasses.replace(sweep, scale="cpu", eval={**CPU_EVAL, **(eval_extra or {})},
+                               table_metric="visqol_speech", budget=CPU_BUDGET,
+                               opus_kbps=CPU_OPUS_KBPS)
 
 
 # ---------------------------------------------------------------------------- configs
@@ -234,13 +293,19 @@ def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: 
             log.info("[%d/%d] %s: already evaluated (%s)", i + 1, len(points), point.name, result)
             continue
         log.info("[%d/%d] %s", i + 1, len(points), point.name)
+        started = time.monotonic()
         train_point(point, os.path.join(where, "run"), smoke, steps)
         if not sweep.final_eval:
             write_json(result, run_summary(os.path.join(where, "run")))
             continue
+        trained = time.monotonic()
         run_eval(os.path.join(where, "eval"), workdir=os.path.join(where, "run"),
                  name=point.name, kbps=point.kbps, baseline_names=(), denoise=point.denoise,
                  progress=progress, **settings)
+        # This run's wall time (a resumed point counts its last run only); `sscodec report`.
+        write_json(os.path.join(where, "timing.json"),
+                   {"train_s": trained - started, "eval_s": time.monotonic() - trained,
+                    "machine": host_description()})
     if sweep.wants_baselines(only) and not os.path.isfile(
             os.path.join(out, BASELINES, "eval.json")):
         log.info("baselines: %s", ", ".join(sweep.baselines))

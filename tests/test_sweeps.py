@@ -9,10 +9,63 @@ import subprocess
 
 import pytest
 
-from sscodec.sweeps import _stopped_early, load_sweep, point_config
+from sscodec.sweeps import (CPU_COMMON, CPU_RECIPE, CPU_STEPS, SCALES, _stopped_early, load_sweep,
+                            point_config)
+from sscodec.config import load_config
 from tests.conftest import ROOT, sscodec
 
 SWEEPS = sorted(glob.glob(os.path.join(ROOT, "experiments", "sweeps", "*.py")))
+PAPER_SWEEPS = ("bitrate_scalability", "codebook_depth", "capacity", "denoising")
+
+
+def _sweep_file(name: str) -> str:
+    return os.path.join(ROOT, "experiments", "sweeps", f"{name}.py")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("name", PAPER_SWEEPS)
+def test_paper_sweeps_load_at_every_scale_and_points_differ_only_in_the_variable(name, scale):
+    sweep = load_sweep(_sweep_file(name), scale)
+    assert sweep.scale == scale and sweep.varies and len(sweep.points) >= 3
+    configs = [_flat(point_config(p)[0].to_dict()) for p in sweep.points]
+    differ = {k for a in configs for b in configs for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    assert differ == set(sweep.varies)  # every varied key varies, and nothing else does
+    if scale == "cpu":
+        # Derived from the CPU speech recipe: its data, size and schedule, on one step budget;
+        # it differs from the recipe only in the variable, the common budget and what the sweep
+        # holds fixed (no dropout for the paper's bitrate-specific models; noise for Fig. 8).
+        recipe = _flat(load_config(os.path.join(ROOT, CPU_RECIPE)).to_dict())
+        held = {"quantizer.dropout", "data.noise", "data.noisy_prob", "data.denoise_prob"}
+        for config in configs:
+            changed = {k for k in config if config[k] != recipe.get(k)}
+            assert changed <= set(sweep.varies) | set(CPU_COMMON) | held, changed
+            assert config["num_steps"] == CPU_STEPS
+            assert config["data.train"] == recipe["data.train"]
+        assert sweep.eval["data"] == "data/asterisk/eval" and sweep.table_metric == "visqol_speech"
+    else:
+        assert all(not p.config.endswith("speech_cpu_24khz.py") for p in sweep.points)
+        assert sweep.table_metric == "visqol_audio"
+
+
+def test_one_scale_sweeps_refuse_the_other_scale():
+    assert load_sweep(_sweep_file("recipe")).scale == "cpu"
+    with pytest.raises(ValueError, match="built at one scale only"):
+        load_sweep(_sweep_file("recipe"), "paper")
+    with pytest.raises(ValueError, match="scale must be one of paper, cpu"):
+        load_sweep(_sweep_file("capacity"), "tpu")
+    widths = [(p.label["C_enc"], p.label["C_dec"]) for p in load_sweep(_sweep_file("capacity"),
+                                                                       "cpu").points]
+    assert widths == [(16, 16), (8, 8), (8, 16), (4, 16), (16, 8), (16, 4)]  # the paper's / 2
 
 
 def test_every_sweep_loads_and_smoke_keeps_what_the_sweep_varies():
@@ -158,3 +211,77 @@ def test_recipe_table_deltas_from_last_and_recent_validations():
     cells = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines[2:]}
     assert cells["noisy"][8:12] == ["+0.30", "+0.00", "+0.10", "+0.00"]
     assert cells["short"][8:12] == ["+0.10", "+0.00", "–", "–"]
+
+
+def test_cpu_scale_sweep_two_points_end_to_end(tmp_path):
+    """Two points of Fig. 7c at CPU scale (smoke size, 2 steps, on the embedded corpus instead
+    of the Asterisk speech): trained, exported, evaluated, timed, and reported with the scale,
+    the wall times and a verdict per claim of the paper."""
+    import dataclasses
+    from sscodec.report import write_report
+    from sscodec.sweeps import run_sweep
+
+    sweep = load_sweep(_sweep_file("bitrate_scalability"), "cpu")
+    embedded = {"data.train": "embedded", "data.kinds": ("speech",), "train.eval_data": ""}
+    points = [dataclasses.replace(p, overrides={**p.overrides, **embedded})
+              for p in sweep.points if p.name in ("specific_1.5kbps", "scalable")]
+    sweep = dataclasses.replace(sweep, points=points, baselines=("opus",), opus_kbps=(6,),
+                                eval={**sweep.eval, "data": "embedded",
+                                      "metric_names": ("visqol_speech", "pesq")})
+    out = str(tmp_path / "fig7c")
+    run_sweep(sweep, out, smoke=True, steps=2, progress=False)
+    for name, rates in (("specific_1.5kbps", {1.5}), ("scalable", {1.5, 3.0, 4.5, 6.0})):
+        result = json.load(open(os.path.join(out, "points", name, "eval", "eval.json")))
+        assert {r["kbps"] for r in result["rows"]} == rates
+        assert {r["category"] for r in result["rows"]} == {"clean_speech"}
+        timing = json.load(open(os.path.join(out, "points", name, "timing.json")))
+        assert timing["train_s"] > 0 and timing["eval_s"] > 0
+    write_report(out, ["visqol_speech"])
+    text = open(os.path.join(out, "report.md")).read()
+    assert "Scale: **cpu**; each point trained 1,200 steps" in text
+    assert re.search(r"Wall time here \(.*\): specific_1\.5kbps \d+\.\d min, scalable", text)
+    assert "| kbps | specific_1.5kbps | scalable | Opus |" in text
+    assert "**Claim 1: A scalable model (quantizer dropout) is as good as" in text
+    assert "| scalable | specific_1.5kbps | 1.5 |" in text
+    # One clip per category at smoke size: a difference without an interval is not judged.
+    assert "Verdict: **inconclusive**" in text and "(one clip)" in text
+    assert "**Claim 2: It beats a model trained without dropout" in text
+    assert "no point of the sweep makes this comparison" in text  # no no-dropout point here
+
+
+def _depth_results(base, *others):
+    """Results of a Table II sweep whose points score `base` and `others` (one list of
+    per-clip ViSQOL scores each) at 6 kbps."""
+    names = ["nq8_n1024", "nq16_n32", "nq80_n2"][:1 + len(others)]
+    points = {n: {"rows": [{"system": n, "kbps": 6.0, "category": "clean_speech",
+                            "clip": f"c{i}", "visqol_speech": v, "pesq": 1.0 + v / 10}
+                           for i, v in enumerate(scores)]}
+              for n, scores in zip(names, (base, *others))}
+    sweep = {"name": "codebook_depth", "table_kbps": 6, "table_metric": "visqol_speech",
+             "points": [{"name": n, "label": {}, "kbps": [6]} for n in names]}
+    return {"sweep": sweep, "points": points}
+
+
+def test_claims_are_judged_on_paired_differences_with_a_margin():
+    from sscodec.paper_claims import check_claims, claims_markdown, judge
+
+    base = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]  # spread far wider than the differences
+    near = [v - 0.02 + 0.01 * (i % 2) for i, v in enumerate(base)]
+    far = [v - 0.5 + 0.01 * (i % 2) for i, v in enumerate(base)]
+    noisy = [v + (0.6 if i % 2 else -0.7) for i, v in enumerate(base)]
+    (claim,) = check_claims(_depth_results(base, near, near))
+    assert claim["verdict"] == "agrees"  # unpaired, the CIs of the means would overlap anyway
+    assert claim["evidence"][0]["difference"]["mean"] == pytest.approx(-0.015)
+    (claim,) = check_claims(_depth_results(base, near, far))
+    assert claim["verdict"] == "disagrees" and "nq80_n2 - nq8_n1024 at 6 kbps (-0.50" in claim["why"]
+    (claim,) = check_claims(_depth_results(base, near, noisy))
+    assert claim["verdict"] == "inconclusive" and "too wide" in claim["why"]
+    text = claims_markdown([claim])
+    assert "| nq80_n2 | nq8_n1024 | 6 |" in text and "Verdict: **inconclusive**" in text
+    diff = {"mean": 0.05, "ci95": 0.03}
+    assert judge(">", diff, 0.1) == "agrees" and judge("~", diff, 0.1) == "agrees"
+    assert judge(">", {"mean": -0.05, "ci95": 0.03}, 0.1) == "disagrees"
+    assert judge("~", {"mean": 0.3, "ci95": 0.1}, 0.1) == "disagrees"
+    assert judge("~", {"mean": 0.1, "ci95": 0.1}, 0.1) == "inconclusive"
+    assert judge(">=", {"mean": -0.3, "ci95": 0.1}, 0.1) == "disagrees"
+    assert judge(">=", None, 0.1) == "inconclusive"

@@ -96,6 +96,8 @@ def get_sweep() -> Sweep:
         points=points,
         final_eval=False,
         baselines=(),
+        scale="cpu",  # built at CPU scale only: the options are measured on the CPU recipe's size
+        budget=f"{BUDGET_CPU_SECONDS:,.0f} CPU-seconds (train.time_budget_s on the CPU clock)",
         paper_note=("Published effects: MS-STFT discriminator MUSHRA 62.9 -> 77.5 (EnCodec); "
                     "balancer SI-SNR 6.16 -> 10.32 (EnCodec); DAC's mel loss SI-SDR 7.68 -> 9.12; "
                     "Snake the largest single gain of DAC's ablation."),

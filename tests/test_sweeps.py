@@ -118,6 +118,12 @@ def test_submit_writes_a_slurm_array_and_xpk_workloads(tmp_path):
     lines = [line for line in out.splitlines() if line.startswith("xpk workload create")]
     assert len(lines) == 1 and "--only tiny_no_dropout" in lines[0]
     assert "experiments/sweeps/tiny.py" in lines[0] and "/mnt/sweeps/tiny" in lines[0]
+    # A paper sweep submitted at a scale: every job builds its point at that scale.
+    depth = _sweep_file("codebook_depth")
+    out = sscodec("sweep", "submit", depth, "--out", "/mnt/sweeps/t2", "--cluster", "xpk",
+                  "--xpk-cluster", "c1", "--scale", "paper", "--dry-run").stdout.decode()
+    lines = [line for line in out.splitlines() if line.startswith("xpk workload create")]
+    assert len(lines) == 4 and all("--scale paper" in line for line in lines)
     result = sscodec("sweep", "submit", tiny, "--out", str(tmp_path / "x"), "--cluster", "xpk",
                      "--dry-run", check=False)
     assert result.returncode == 2 and b"--xpk-cluster" in result.stderr
@@ -285,3 +291,17 @@ def test_claims_are_judged_on_paired_differences_with_a_margin():
     assert judge("~", {"mean": 0.1, "ci95": 0.1}, 0.1) == "inconclusive"
     assert judge(">=", {"mean": -0.3, "ci95": 0.1}, 0.1) == "disagrees"
     assert judge(">=", None, 0.1) == "inconclusive"
+
+
+def test_sweep_cost_counts_step_flops_times_steps():
+    from sscodec.sweep_cost import ACCELERATORS, accelerator_hours, cost_markdown, point_cost
+
+    tiny = os.path.join(ROOT, "experiments", "tiny.py")
+    cost = point_cost(load_config(tiny, ["num_steps=10"]))
+    wider = point_cost(load_config(tiny, ["num_steps=10", "model.decoder_channels=16"]))
+    assert cost["steps"] == 10 and cost["total_flops"] == pytest.approx(10 * cost["step_flops"])
+    assert 0 < cost["step_flops"] < wider["step_flops"]  # a wider decoder costs more
+    hours = accelerator_hours(3600 * 1e12, ACCELERATORS[0], mfu=1.0)
+    assert hours == pytest.approx(1e12 / ACCELERATORS[0].peak_bf16_flops)
+    text = cost_markdown("Tiny", [{"point": "a", "batch": 2, "crop_s": 0.5, **cost}])
+    assert "| a | 2 x 0.50 s | 10 |" in text and "| **sweep** |" in text

@@ -194,7 +194,12 @@ def write_report(sweep_dir: str, metrics: Sequence[str] | None = None) -> list[s
     wall = wall_time_line(sweep_dir, results)
     if wall:
         parts += [wall, ""]
-    parts += [f"{METRIC_LABELS[table_metric]} (mean ± 95% CI) on {sweep['table_category']} clips"
+    entries = _entries(results)
+    real = sorted({e["category"] for e in entries} - {"all"}, key=CATEGORY_ORDER.index)
+    shown = sweep["table_category"]
+    if shown == "all" and len(real) == 1:  # "all" is then that one category
+        shown = real[0]
+    parts += [f"{METRIC_LABELS[table_metric]} (mean ± 95% CI) on {shown.replace('_', ' ')} clips"
               + (f" at {sweep['table_kbps']:g} kbps" if sweep["layout"] == "by_point" else "")
               + ".", "", table, ""]
     if sweep.get("paper_note"):
@@ -205,10 +210,9 @@ def write_report(sweep_dir: str, metrics: Sequence[str] | None = None) -> list[s
     if results["missing"]:
         parts += [f"Not evaluated yet: {', '.join(results['missing'])}.", ""]
     parts += [f"![{p}]({p})" for p in pngs]
-    entries = _entries(results)
     metric_names = next(iter(results["points"].values()), results.get("baselines"))[
         "settings"]["metrics"]
-    for category in sorted({e["category"] for e in entries}, key=CATEGORY_ORDER.index):
+    for category in (real if len(real) == 1 else ["all"] + real):
         parts += ["", f"## {category.replace('_', ' ')}", "",
                   summary_table([e for e in entries if e["category"] == category], metric_names)]
     path = os.path.join(sweep_dir, "report.md")

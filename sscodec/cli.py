@@ -12,6 +12,8 @@
                [--config experiments/speech_cpu_24khz.py] [--kbps 1.5,3,6] [--out DIR]
   sscodec eval --model bundles/tiny (or --workdir runs/tiny) --data embedded --kbps 0.9,1.8
                --out evals/tiny [--baselines opus,codec2] [--opus-kbps 6,12,24]
+  sscodec listen --model speech_cpu_24khz --data data/asterisk/eval --out listen [--mushra]
+  sscodec listen --collect RATINGS.json... [--out table.md]   (MUSHRA table of the ratings)
   sscodec sweep run experiments/sweeps/bitrate_scalability.py --out sweeps/fig7c [--smoke]
   sscodec sweep submit experiments/sweeps/bitrate_scalability.py --out DIR --cluster slurm|xpk
   sscodec report sweeps/fig7c
@@ -34,7 +36,7 @@ import logging
 import os
 import sys
 
-from sscodec import cli_eval
+from sscodec import cli_eval, cli_listen
 from sscodec.pretrained import DEFAULT_MODEL
 
 
@@ -95,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                              "discriminators, codebooks, optimizers: what fine-tuning with "
                              "--init_from or --resume needs), not an inference bundle")
     cli_eval.add_parsers(sub)
+    cli_listen.add_parser(sub)
     _add_ship_parser(sub)
 
     for name, what in (("compress", "audio file -> .ssc stream"),
@@ -337,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return cli_eval.run(args)
         except (OSError, ValueError) as e:  # ConfigError included
+            print(f"sscodec: error: {e}", file=sys.stderr)
+            return 2
+    if args.command == "listen":
+        try:
+            return cli_listen.run(args)
+        except (OSError, ValueError) as e:
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
     if args.command in ("compress", "decompress", "export", "ship"):

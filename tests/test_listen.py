@@ -3,6 +3,8 @@ a real headless Chromium, and the MUSHRA table of ratings files."""
 
 import json
 import os
+import shutil
+import subprocess
 import time
 from html.parser import HTMLParser
 from types import SimpleNamespace
@@ -15,9 +17,26 @@ from sscodec.listen.browser import find_chromium
 from sscodec.listen.versions import default_opus_kbps, point_label, system_points, wanted
 from tests.conftest import sscodec
 
-CHROMIUM = find_chromium()
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium; .ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's Chromium, installed when it is missing (root and apt-get needed, else skip), as
+    tests/test_slurm.py installs Slurm: the README's test command alone brings what it needs."""
+    found = find_chromium()
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("no chromium on PATH: apt-get install chromium (as root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            pytest.skip(f"chromium could not be installed ({' '.join(command)}: "
+                        f"{result.stderr.strip()[-300:]})")
+    found = find_chromium()
+    assert found, "apt-get installed chromium but it is not on PATH"
+    return found
 
 
 class _Links(HTMLParser):
@@ -187,8 +206,7 @@ def _key(browser, key):
                      windowsVirtualKeyCode=code, **({"text": key} if len(key) == 1 else {}))
 
 
-@needs_chromium
-def test_page_in_headless_chromium(page_dir, tmp_path):
+def test_page_in_headless_chromium(chromium, page_dir, tmp_path):
     from sscodec.listen.browser import Browser
 
     with Browser(1200, 900) as browser:

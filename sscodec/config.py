@@ -260,6 +260,18 @@ def default_config() -> ConfigDict:
     return c
 
 
+def dotted_items(tree: dict, prefix: str = "") -> dict:
+    """A nested config (as a dict) as {"model.encoder_channels": 16, ...}: the keys that
+    `--config.KEY=VALUE` takes."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(dotted_items(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
     """Loads `path/to/file.py` (calling its `get_config()`), applies overrides and validates."""
     if not os.path.isfile(spec):

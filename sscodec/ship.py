@@ -36,6 +36,7 @@ import tempfile
 from typing import Sequence
 
 from sscodec import pretrained
+from sscodec.config import dotted_items
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,6 @@ _LONG_SECTION = 40  # provenance sections longer than this (lines) stay in PROVE
 # ---------------------------------------------------------------------------- the run
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _override_text(key: str, value) -> str:
     if isinstance(value, bool):
         text = str(value).lower()
@@ -77,7 +68,7 @@ def config_overrides(run_config: dict, config_file: str) -> list[str]:
     """The `--config.KEY=VALUE` overrides that turn `config_file` into the run's config.json."""
     from sscodec.config import load_config
     base = json.loads(json.dumps(load_config(config_file).to_dict(), default=list))
-    ran, start = _flat(run_config), _flat(base)
+    ran, start = dotted_items(run_config), dotted_items(base)
     return [_override_text(k, ran[k]) for k in sorted(ran) if start.get(k, object()) != ran[k]]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from sscodec.sweeps import (CPU_COMMON, CPU_RECIPE, CPU_STEPS, SCALES, _stopped_early, load_sweep,
                             point_config)
-from sscodec.config import load_config
+from sscodec.config import dotted_items, load_config
 from tests.conftest import ROOT, sscodec
 
 SWEEPS = sorted(glob.glob(os.path.join(ROOT, "experiments", "sweeps", "*.py")))
@@ -22,29 +22,19 @@ def _sweep_file(name: str) -> str:
     return os.path.join(ROOT, "experiments", "sweeps", f"{name}.py")
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("name", PAPER_SWEEPS)
 def test_paper_sweeps_load_at_every_scale_and_points_differ_only_in_the_variable(name, scale):
     sweep = load_sweep(_sweep_file(name), scale)
     assert sweep.scale == scale and sweep.varies and len(sweep.points) >= 3
-    configs = [_flat(point_config(p)[0].to_dict()) for p in sweep.points]
+    configs = [dotted_items(point_config(p)[0].to_dict()) for p in sweep.points]
     differ = {k for a in configs for b in configs for k in set(a) | set(b) if a.get(k) != b.get(k)}
     assert differ == set(sweep.varies)  # every varied key varies, and nothing else does
     if scale == "cpu":
         # Derived from the CPU speech recipe: its data, size and schedule, on one step budget;
         # it differs from the recipe only in the variable, the common budget and what the sweep
         # holds fixed (no dropout for the paper's bitrate-specific models; noise for Fig. 8).
-        recipe = _flat(load_config(os.path.join(ROOT, CPU_RECIPE)).to_dict())
+        recipe = dotted_items(load_config(os.path.join(ROOT, CPU_RECIPE)).to_dict())
         held = {"quantizer.dropout", "data.noise", "data.noisy_prob", "data.denoise_prob"}
         for config in configs:
             changed = {k for k in config if config[k] != recipe.get(k)}

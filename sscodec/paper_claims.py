@@ -10,7 +10,11 @@ the size of gap the paper calls "nearly as good"; its own Table II spans 0.09 Vi
   "A > B"    (A better)            agrees when lo > 0;   disagrees when hi < 0
   "A ~ B"    (A as good as B)      agrees when [lo, hi] lies within [-m, m];
                                    disagrees when it lies wholly outside it
-and is inconclusive otherwise (the interval is too wide to tell). A claim agrees when every
+and is inconclusive otherwise (the interval is too wide to tell). An "as good as" (>= or ~) that
+agrees is only evidence if the metric can see a gap of m at this quality: where a system of the
+sweep is scored at several rates, its largest paired rise from its lowest to its highest rate
+(`rate_contrast`) must reach m, else those verdicts are inconclusive ("insensitive": at a short
+budget the bitrate barely changes the scores, and everything is "as good as" everything). A claim agrees when every
 comparison it is made of agrees, disagrees when any disagrees, else is inconclusive. The metric
 is the sweep's table metric (ViSQOL); PESQ is shown beside it as a second opinion, and does not
 vote.
@@ -37,6 +41,7 @@ class Comparison:
     kbps: float
     relation: str  # ">=", ">" or "~"
     category: str = "clean_speech"
+    kbps_b: float | None = None  # B's bitrate when it is not A's (rate_contrast)
 
 
 @dataclasses.dataclass
@@ -59,16 +64,32 @@ def rows_by_key(results: dict) -> dict:
 def paired_difference(rows: dict, c: Comparison, metric: str) -> dict | None:
     """A - B on the clips both were scored on: mean, 95% CI, n, and both means; None when no
     clip was scored by both."""
-    def scores(system):
+    def scores(system, kbps):
         return {k[3]: v.get(metric) for k, v in rows.items()
-                if k[0] == system and abs(k[1] - c.kbps) < 1e-6 and k[2] == c.category}
-    a, b = scores(c.a), scores(c.b)
+                if k[0] == system and abs(k[1] - kbps) < 1e-6 and k[2] == c.category}
+    a, b = scores(c.a, c.kbps), scores(c.b, c.kbps if c.kbps_b is None else c.kbps_b)
     clips = [k for k in a if k in b and a[k] is not None and b[k] is not None]
     if not clips:
         return None
     diff = mean_ci([a[k] - b[k] for k in clips])
     return {**diff, "a": mean_ci([a[k] for k in clips])["mean"],
             "b": mean_ci([b[k] for k in clips])["mean"]}
+
+
+def rate_contrast(rows: dict, metric: str, category: str) -> dict | None:
+    """The largest paired rise of `metric` from a system's lowest to its highest scored rate, over
+    the systems scored at two rates or more ({"system", "low", "high", mean, ci95, ...}); None
+    when no system is."""
+    best = None
+    for system in sorted({k[0] for k in rows if k[2] == category}):
+        rates = sorted({k[1] for k in rows if k[0] == system and k[2] == category})
+        if len(rates) < 2:
+            continue
+        diff = paired_difference(rows, Comparison(system, system, rates[-1], ">", category,
+                                                  kbps_b=rates[0]), metric)
+        if diff is not None and (best is None or diff["mean"] > best["mean"]):
+            best = {"system": system, "low": rates[0], "high": rates[-1], **diff}
+    return best
 
 
 def judge(relation: str, diff: dict | None, margin: float) -> str:
@@ -196,16 +217,26 @@ def check_claims(results: dict) -> list[dict]:
     margin = MARGIN[metric]
     rows = rows_by_key(results)
     checked = []
+    contrasts = {}
     for claim in CLAIMS.get(sweep["name"], []):
         evidence = []
         for c in claim.comparisons(results):
+            if c.category not in contrasts:
+                contrasts[c.category] = rate_contrast(rows, metric, c.category)
+            contrast = contrasts[c.category]
             diff = paired_difference(rows, c, metric)
             second = paired_difference(rows, c, SECOND_OPINION)
+            verdict = judge(c.relation, diff, margin)
+            insensitive = (verdict == AGREES and c.relation in (">=", "~")
+                           and contrast is not None and contrast["mean"] < margin)
             evidence.append({**dataclasses.asdict(c), "metric": metric, "difference": diff,
-                             "second_opinion": second, "verdict": judge(c.relation, diff, margin)})
+                             "second_opinion": second, "insensitive": insensitive,
+                             "verdict": INCONCLUSIVE if insensitive else verdict})
+        contrast = contrasts.get(evidence[0]["category"]) if evidence else None
         checked.append({"claim": claim.text, "metric": metric, "margin": margin,
                         "verdict": combine([e["verdict"] for e in evidence]),
-                        "evidence": evidence, "why": _why(evidence, margin)})
+                        "evidence": evidence, "rate_contrast": contrast,
+                        "why": _why(evidence, margin, contrast)})
     return checked
 
 
@@ -217,13 +248,19 @@ def _interval(diff: dict | None) -> str:
     return f"{diff['mean']:+.2f} ± {diff['ci95']:.2f}"
 
 
-def _why(evidence: list[dict], margin: float) -> str:
+def _why(evidence: list[dict], margin: float, contrast: dict | None = None) -> str:
     """One sentence: which comparisons decided the verdict."""
     if not evidence:
         return "no point of the sweep makes this comparison"
     missing = [e for e in evidence if e["difference"] is None]
     if missing:
         return f"{len(missing)} of {len(evidence)} comparisons have no scored clips yet"
+    if any(e["insensitive"] for e in evidence) and not any(
+            e["verdict"] == DISAGREES for e in evidence):
+        return (f"every difference is inside the margin, but the metric rises only "
+                f"{_interval(contrast)} from {contrast['system']}'s {contrast['low']:g} to "
+                f"{contrast['high']:g} kbps, less than the margin {margin:g}: at this budget "
+                "'as good as' cannot be told from a metric that does not see the bitrate yet")
     words = {">=": f"at least as good (within {margin:g})", ">": "better",
              "~": f"level (within ±{margin:g})"}
     parts = []
@@ -250,6 +287,14 @@ def claims_markdown(checked: list[dict]) -> str:
              f"Paired differences A - B on the same clips (mean ± 95% CI) of {metric}, which "
              f"decides, and of {METRIC_LABELS[SECOND_OPINION]}, shown beside it; margin "
              f"{checked[0]['margin']:g} (see sscodec/paper_claims.py)."]
+    contrast = next((c["rate_contrast"] for c in checked if c["rate_contrast"]), None)
+    if contrast:
+        parts[-1] += (f" The metric's sensitivity here: {contrast['system']} from "
+                      f"{contrast['low']:g} to {contrast['high']:g} kbps, "
+                      f"{_interval(contrast)}.")
+    else:
+        parts[-1] += (" No system of this sweep is scored at two rates, so the metric's "
+                      "sensitivity at this budget is not measured here.")
     for i, c in enumerate(checked, 1):
         parts += ["", f"**Claim {i}: {c['claim']}** Verdict: **{c['verdict']}**: {c['why']}.", "",
                   f"| A | B | kbps | A | B | A - B ({metric}) | A - B "
@@ -261,5 +306,5 @@ def claims_markdown(checked: list[dict]) -> str:
             parts.append(f"| {e['a']} | {e['b']} | {e['kbps']:g} | {mean(d.get('a'))} | "
                          f"{mean(d.get('b'))} | {_interval(e['difference'])} | "
                          f"{_interval(e['second_opinion'])} | A {e['relation']} B | "
-                         f"{e['verdict']} |")
+                         f"{e['verdict']}{' (insensitive)' if e['insensitive'] else ''} |")
     return "\n".join(parts)

@@ -234,7 +234,7 @@ def test_cpu_scale_sweep_two_points_end_to_end(tmp_path):
         assert timing["train_s"] > 0 and timing["eval_s"] > 0
     write_report(out, ["visqol_speech"])
     text = open(os.path.join(out, "report.md")).read()
-    assert "Scale: **cpu**; each point trained 1,200 steps" in text
+    assert "Scale: **cpu**; each point trained 3,000 steps" in text
     assert re.search(r"Wall time here \(.*\): specific_1\.5kbps \d+\.\d min, scalable", text)
     assert "| kbps | specific_1.5kbps | scalable | Opus |" in text
     assert "**Claim 1: A scalable model (quantizer dropout) is as good as" in text
@@ -295,3 +295,28 @@ def test_sweep_cost_counts_step_flops_times_steps():
     assert hours == pytest.approx(1e12 / ACCELERATORS[0].peak_bf16_flops)
     text = cost_markdown("Tiny", [{"point": "a", "batch": 2, "crop_s": 0.5, **cost}])
     assert "| a | 2 x 0.50 s | 10 |" in text and "| **sweep** |" in text
+
+
+def test_as_good_as_is_inconclusive_where_the_metric_does_not_see_the_bitrate():
+    """Fig. 7c: the scalable model level with a bitrate-specific one agrees only when the metric
+    rises by at least the margin from the scalable model's lowest to its highest rate."""
+    from sscodec.paper_claims import check_claims
+
+    def results(rise):
+        base = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+        scores = {("scalable", 1.5): base, ("scalable", 6.0): [v + rise for v in base],
+                  ("specific_1.5kbps", 1.5): [v + 0.01 * (i % 2) for i, v in enumerate(base)]}
+        points = {}
+        for (name, kbps), values in scores.items():
+            points.setdefault(name, {"rows": []})["rows"] += [
+                {"system": name, "kbps": kbps, "category": "clean_speech", "clip": f"c{i}",
+                 "visqol_speech": v, "pesq": 1.0} for i, v in enumerate(values)]
+        sweep = {"name": "bitrate_scalability", "table_metric": "visqol_speech",
+                 "points": [{"name": n, "kbps": None} for n in ("specific_1.5kbps", "scalable")]}
+        return {"sweep": sweep, "points": points}
+
+    flat, steep = check_claims(results(0.02))[0], check_claims(results(0.3))[0]
+    assert flat["verdict"] == "inconclusive" and flat["evidence"][0]["insensitive"]
+    assert "rises only +0.02" in flat["why"] and "from scalable's 1.5 to 6 kbps" in flat["why"]
+    assert flat["rate_contrast"]["mean"] == pytest.approx(0.02)
+    assert steep["verdict"] == "agrees" and not steep["evidence"][0]["insensitive"]

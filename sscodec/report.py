@@ -138,6 +138,8 @@ def plot_rate_quality(results: dict, metric: str, path: str) -> bool:
     categories = sorted({e["category"] for e in entries}, key=CATEGORY_ORDER.index)
     if not entries:
         return False
+    if len(categories) == 2 and "all" in categories:  # "all" is then the other one again
+        categories.remove("all")
     fig, axes = plt.subplots(1, len(categories), figsize=(4.2 * len(categories), 3.6),
                              squeeze=False, sharey=True)
     for ax, category in zip(axes[0], categories):

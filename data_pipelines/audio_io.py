@@ -1,7 +1,13 @@
-"""Audio decoding: probe a header, read a segment, verify a whole file, mono, resample.
+"""Audio decoding: probe a header, read a segment, verify a whole file, channels, resample.
 
 Unreadable files never crash a run: `probe` and `read_segment` raise `AudioReadError` with the
 reason, which the scanner (data_pipelines.manifest) and the pipeline count and work around.
+
+Channels (`model.channels`): audio is [T] when mono and [T, C] (soundfile's layout, time first)
+otherwise. A mono model gets every file mixed down; a C-channel model gets C-channel files as
+they are and mono files duplicated into every channel (`to_channels`); a file with some other
+number of channels has no agreed mapping (5.1 into stereo needs its layout) and is unreadable
+for that model.
 """
 
 from __future__ import annotations
@@ -56,15 +62,30 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 1 else x.mean(axis=1)
 
 
+def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """[T] or [T, C'] -> [T] (channels = 1: the mean of the channels, `to_mono`) or [T, channels]
+    (C' = channels as is; a mono input duplicated into every channel). Raises AudioReadError for
+    any other C'."""
+    if channels == 1:
+        return to_mono(x)
+    if x.ndim == 1 or x.shape[1] == 1:
+        return np.repeat(x.reshape(len(x), 1), channels, axis=1)
+    if x.shape[1] != channels:
+        raise AudioReadError(f"{x.shape[1]} channels, the model takes {channels} (or mono)")
+    return x
+
+
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """High-quality resampling with soxr (identity when the rates match)."""
+    """High-quality resampling with soxr of [T] or [T, C] audio (identity when the rates match)."""
     if rate_in == rate_out:
         return x
     return soxr.resample(x, rate_in, rate_out).astype(np.float32)
 
 
-def read_segment(file: AudioFile, start: int, frames: int, sample_rate: int) -> np.ndarray:
-    """`frames` source frames from `start`, as finite float32 mono at `sample_rate`."""
+def read_segment(file: AudioFile, start: int, frames: int, sample_rate: int,
+                 channels: int = 1) -> np.ndarray:
+    """`frames` source frames from `start`, as finite float32 at `sample_rate`: mono [T], or
+    [T, channels] by `to_channels` when channels > 1."""
     try:
         x, _ = sf.read(file.path, start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as e:
@@ -73,13 +94,17 @@ def read_segment(file: AudioFile, start: int, frames: int, sample_rate: int) -> 
         raise AudioReadError(f"{file.path}: no samples at offset {start}")
     if not np.isfinite(x).all():
         raise AudioReadError(f"{file.path}: non-finite samples")
-    return resample(to_mono(x), file.sample_rate, sample_rate)
+    try:
+        x = to_channels(x, channels)
+    except AudioReadError as e:
+        raise AudioReadError(f"{file.path}: {e}") from None
+    return resample(x, file.sample_rate, sample_rate)
 
 
-def read_audio(path: str, sample_rate: int) -> np.ndarray:
-    """A whole file as float32 mono at `sample_rate`."""
+def read_audio(path: str, sample_rate: int, channels: int = 1) -> np.ndarray:
+    """A whole file as float32 at `sample_rate`, mono [T] or [T, channels] (see read_segment)."""
     f = probe(path)
-    return read_segment(f, 0, f.frames, sample_rate)
+    return read_segment(f, 0, f.frames, sample_rate, channels)
 
 
 def verify(file: AudioFile, block: int = 1 << 20) -> None:

@@ -90,7 +90,8 @@ def make_training_data(config, *, num_steps: int | None = None,
     examples = example_sequence([len(s) for s in sources], weights, config.seed)
     maker = ExampleMaker(sources, length, config.sample_rate, noise, min_rms=dt.min_crop_rms,
                          peak_db_range=tuple(dt.peak_db_range), noisy_prob=dt.noisy_prob,
-                         denoise_prob=dt.denoise_prob, noise_gain_db=tuple(dt.noise_gain_db))
+                         denoise_prob=dt.denoise_prob, noise_gain_db=tuple(dt.noise_gain_db),
+                         channels=config.model.channels)
     # random_map before the host slice: example g's randomness depends on g, not on the host count.
     ds = examples.seed(config.seed).random_map(maker)
     ds = ds[shard.shard_index::shard.shard_count].batch(local_batch, drop_remainder=True)

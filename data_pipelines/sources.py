@@ -1,7 +1,8 @@
 """Data specs (see data_pipelines.specs) -> random-access audio sources.
 
 A source is a sequence of items that can each cut a random crop (`crop`) or their start (`clip`) as
-float32 mono at the model rate. Files that cannot be read raise `AudioReadError`; the pipeline
+float32 at the model rate: mono [T], or [T, channels] for a multi-channel model (audio_io.to_channels:
+mono items are duplicated into every channel). Files that cannot be read raise `AudioReadError`; the pipeline
 counts them and draws another item.
 """
 
@@ -14,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_pipelines.audio_io import AudioFile, AudioReadError, read_segment, resample
+from data_pipelines.audio_io import AudioFile, AudioReadError, read_segment, resample, to_channels
 from data_pipelines.manifest import KINDS, read_manifest, scan_folder
 from data_pipelines.specs import Spec, parse_spec
 
@@ -45,14 +46,16 @@ class FileSource:
     def item_name(self, index: int) -> str:
         return os.path.splitext(os.path.basename(self.files[index].path))[0]
 
-    def crop(self, index: int, length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    def crop(self, index: int, length: int, sample_rate: int, rng: np.random.Generator,
+             channels: int = 1) -> np.ndarray:
         f = self.files[index]
         start, count = crop_window(f.frames, f.sample_rate, length, sample_rate, rng)
-        return read_segment(f, start, count, sample_rate)[:length]
+        return read_segment(f, start, count, sample_rate, channels)[:length]
 
-    def clip(self, index: int, seconds: float, sample_rate: int) -> np.ndarray:
+    def clip(self, index: int, seconds: float, sample_rate: int, channels: int = 1) -> np.ndarray:
         f = self.files[index]
-        return read_segment(f, 0, int(min(seconds, f.duration) * f.sample_rate), sample_rate)
+        return read_segment(f, 0, int(min(seconds, f.duration) * f.sample_rate), sample_rate,
+                            channels)
 
     def select(self, kinds: Sequence[str]) -> "FileSource":
         """Keeps files whose kind is in `kinds` (unlabelled files are always kept)."""
@@ -99,17 +102,25 @@ class TfdsSource:
             raise AudioReadError(f"{self.name}[{index}]: empty audio")
         return audio.reshape(len(audio), -1), int(record["sample_rate"])
 
-    def _float(self, audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
-        return resample(audio.mean(axis=1, dtype=np.float32) / 32768.0, rate, sample_rate)
+    def _float(self, audio: np.ndarray, rate: int, sample_rate: int,
+               channels: int = 1) -> np.ndarray:
+        if channels == 1:
+            return resample(audio.mean(axis=1, dtype=np.float32) / 32768.0, rate, sample_rate)
+        try:
+            x = to_channels(audio.astype(np.float32) / 32768.0, channels)
+        except AudioReadError as e:
+            raise AudioReadError(f"{self.name}: {e}") from None
+        return resample(x, rate, sample_rate)
 
-    def crop(self, index: int, length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    def crop(self, index: int, length: int, sample_rate: int, rng: np.random.Generator,
+             channels: int = 1) -> np.ndarray:
         audio, rate = self._audio(index)
         start, count = crop_window(len(audio), rate, length, sample_rate, rng)
-        return self._float(audio[start:start + count], rate, sample_rate)[:length]
+        return self._float(audio[start:start + count], rate, sample_rate, channels)[:length]
 
-    def clip(self, index: int, seconds: float, sample_rate: int) -> np.ndarray:
+    def clip(self, index: int, seconds: float, sample_rate: int, channels: int = 1) -> np.ndarray:
         audio, rate = self._audio(index)
-        return self._float(audio[: int(seconds * rate)], rate, sample_rate)
+        return self._float(audio[: int(seconds * rate)], rate, sample_rate, channels)
 
     def select(self, kinds: Sequence[str]) -> "TfdsSource":
         return self  # one kind per TFDS dataset; mixtures choose datasets instead

@@ -4,6 +4,9 @@
 
   {"input": f32[L], "target": f32[L], "denoise": i32, "skipped": i32}
 
+(input and target f32[L, C] for a C-channel model, `channels` > 1: mono items duplicated into
+every channel; one gain for all channels, so a crop keeps its stereo image)
+
 following the paper's rules for the FiLM denoising mode: a speech crop is mixed with a noise crop at
 a random gain (-30..0 dB by default) with probability `noisy_prob`; the denoise flag is drawn with
 probability `denoise_prob`; the target is the clean speech only when the input is noisy *and*
@@ -37,14 +40,17 @@ def rms(x: np.ndarray) -> float:
 
 
 def fit_length(x: np.ndarray, length: int) -> np.ndarray:
-    """Trims or zero-pads (at the end) to exactly `length` samples."""
-    return x[:length] if len(x) >= length else np.pad(x, (0, length - len(x)))
+    """Trims or zero-pads (at the end) [T] or [T, C] audio to exactly `length` samples."""
+    if len(x) >= length:
+        return x[:length]
+    return np.pad(x, [(0, length - len(x))] + [(0, 0)] * (x.ndim - 1))
 
 
 def draw_crop(source: Source, index: int, length: int, sample_rate: int, rng: np.random.Generator,
-              *, min_rms: float = 0.0, tries: int = 5, max_failures: int = 20
+              *, min_rms: float = 0.0, tries: int = 5, max_failures: int = 20, channels: int = 1
               ) -> tuple[np.ndarray, int]:
-    """A crop of exactly `length` samples from `source[index]`, and how many unreadable items it met.
+    """A crop of exactly `length` samples from `source[index]` ([length], or [length, channels]
+    when channels > 1), and how many unreadable items it met.
 
     A crop quieter than `min_rms` is redrawn up to `tries` times (then the last one is kept). An
     unreadable item is counted and replaced by a random item of the same source; after
@@ -53,7 +59,7 @@ def draw_crop(source: Source, index: int, length: int, sample_rate: int, rng: np
     failures, attempts, crop = 0, 0, None
     while attempts < tries:
         try:
-            crop = fit_length(source.crop(index, length, sample_rate, rng), length)
+            crop = fit_length(source.crop(index, length, sample_rate, rng, channels), length)
         except AudioReadError as e:
             failures += 1
             log.warning("skipping unreadable item: %s", e)
@@ -80,12 +86,13 @@ class ExampleMaker:
     noisy_prob: float = 0.5
     denoise_prob: float = 0.5
     noise_gain_db: tuple[float, float] = (-30.0, 0.0)
+    channels: int = 1  # model.channels: > 1 gives [L, channels] examples
 
     def __call__(self, element: tuple[int, int], rng: np.random.Generator) -> dict:
         source_id, index = (int(v) for v in element)
         source = self.sources[source_id]
         clean, skipped = draw_crop(source, index, self.length, self.sample_rate, rng,
-                                   min_rms=self.min_rms)
+                                   min_rms=self.min_rms, channels=self.channels)
         kind = source.kind(index)
         denoise, noisy = 0, False
         if self.noise is not None:
@@ -94,7 +101,8 @@ class ExampleMaker:
         mix = clean = _unit_peak(clean)
         if noisy:
             noise, noise_skipped = draw_crop(self.noise, int(rng.integers(len(self.noise))),
-                                             self.length, self.sample_rate, rng)
+                                             self.length, self.sample_rate, rng,
+                                             channels=self.channels)
             skipped += noise_skipped
             gain = 10 ** (rng.uniform(*self.noise_gain_db) / 20)
             mix = clean + gain * _unit_peak(noise)

@@ -31,6 +31,11 @@ class ConfigError(ValueError):
 INIT_FROM_WEIGHTS = ("gen_params", "quantizer", "disc_params")
 
 
+# The most audio channels a model may code (model.channels): the .ssc header's u8 field holds up
+# to 255, but beyond 8 (7.1 surround) one shared encoder is an untested idea.
+MAX_AUDIO_CHANNELS = 8
+
+
 # loss.adversarial_start_step for "no adversarial phase": above any num_steps, so that a run
 # resumed with a larger --config.num_steps does not switch the GAN on by surprise.
 NO_GAN = 1_000_000_000
@@ -44,6 +49,10 @@ def default_config() -> ConfigDict:
     c.sample_rate = 24_000
 
     c.model = m = ConfigDict()
+    # Audio channels the codec takes and gives (1: mono, the paper's; 2: stereo, as EnCodec's
+    # 48 kHz model): one encoder sees all channels at once and one set of codes carries them.
+    # The data pipeline reads files with this many channels (mono files are duplicated).
+    m.channels = 1
     m.encoder_channels = 32  # C_enc
     m.decoder_channels = 32  # C_dec
     m.strides = (2, 4, 5, 8)  # encoder order; the decoder uses them reversed
@@ -384,6 +393,9 @@ def validate(config: ConfigDict) -> None:
     _check(config.num_steps >= 0, "num_steps", "must be >= 0")
     _check(len(m.strides) >= 1 and all(int(s) >= 1 for s in m.strides), "model.strides",
            f"must be positive integers, got {m.strides}")
+    _check(isinstance(m.channels, int) and not isinstance(m.channels, bool)
+           and 1 <= m.channels <= MAX_AUDIO_CHANNELS, "model.channels",
+           f"must be an integer in 1..{MAX_AUDIO_CHANNELS} (1: mono, 2: stereo), got {m.channels!r}")
     _check(m.encoder_channels >= 1 and m.decoder_channels >= 1, "model.encoder_channels",
            "channels must be >= 1")
     _check(m.film in ("none", "encoder", "decoder"), "model.film",

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from sscodec import parallel, runtime
+from sscodec.config import audio_shape
 from sscodec.train.state import abstract_state, build_models, crop_length, shardings_for
 from sscodec.train.step import lower_train_step
 
@@ -68,8 +69,8 @@ def compile_for_topology(config: ConfigDict, topology: str, num_slices: int = 1,
                          abstract_state(models, config), shardings)
     b, length = config.data.batch_size, crop_length(config)
     batch_sh = parallel.batch_sharding(mesh, rules)
-    batch = {"input": jax.ShapeDtypeStruct((b, length), jnp.float32, sharding=batch_sh),
-             "target": jax.ShapeDtypeStruct((b, length), jnp.float32, sharding=batch_sh),
+    audio = jax.ShapeDtypeStruct(audio_shape(config, b, length), jnp.float32, sharding=batch_sh)
+    batch = {"input": audio, "target": audio,
              "denoise": jax.ShapeDtypeStruct((b,), jnp.int32, sharding=batch_sh)}
     compiled = lower_train_step(config, models, state, batch).compile()
     seconds = time.perf_counter() - t0

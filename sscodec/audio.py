@@ -47,6 +47,23 @@ def stft(x: jax.Array, window: int, hop: int, n_fft: int | None = None) -> jax.A
     return parallel.per_shard(transform, x)
 
 
+def stft_features(audio: jax.Array, window: int, hop: int, n_fft: int | None = None,
+                  scale: float = 1.0) -> jax.Array:
+    """The STFT divided by `scale` as real features for the discriminators: [B, T] ->
+    [B, frames, F, 2] (real and imaginary parts); [B, T, C] -> [B, frames, F, 2C] (channel c's
+    real and imaginary parts at 2c and 2c + 1), so a discriminator's first conv sees every
+    channel at once."""
+    mono = audio.ndim == 2
+    spec = stft(audio if mono else jnp.moveaxis(audio, -1, 1), window, hop, n_fft)
+    if scale != 1.0:
+        spec = spec / scale
+    if mono:
+        return jnp.stack([spec.real, spec.imag], axis=-1)
+    x = jnp.stack([spec.real, spec.imag], axis=-1)  # [B, C, frames, F, 2]
+    x = jnp.moveaxis(x, 1, 3)  # [B, frames, F, C, 2]
+    return x.reshape(*x.shape[:3], -1)
+
+
 def overlap_add(frames: jax.Array, hop: int) -> jax.Array:
     """[B, S, n_fft] windowed frames, frame k placed at k * hop -> [B, (S + overlap - 1) * hop]."""
     batch, count, n_fft = frames.shape

@@ -572,6 +572,12 @@ def init_length(config: ConfigDict) -> int:
     return -(-max(discriminator_window(config), m) // m) * m
 
 
+def audio_shape(config: ConfigDict, batch: int, length: int) -> tuple[int, ...]:
+    """A batch of audio: [batch, length] for a mono model, [batch, length, C] for C channels."""
+    channels = config.model.channels
+    return (batch, length) if channels == 1 else (batch, length, channels)
+
+
 def discriminator_window(config: ConfigDict) -> int:
     """The longest STFT window of the configured discriminators (`discriminator.kind`)."""
     d = config.discriminator

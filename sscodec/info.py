@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from sscodec.config import bitrate_table, frame_rate, init_length, samples_per_frame
+from sscodec.config import (audio_shape, bitrate_table, frame_rate, init_length,
+                            samples_per_frame)
 from sscodec.nn.discriminators import build_discriminators
 from sscodec.nn.soundstream import build_generator
 
@@ -32,7 +33,7 @@ def encoder_receptive_field(config: ConfigDict) -> int:
 def model_info(config: ConfigDict) -> dict:
     """Everything `sscodec info` prints, as a JSON-ready dict (shapes only: nothing is allocated)."""
     m = samples_per_frame(config)
-    audio = jnp.zeros((1, init_length(config)))
+    audio = jnp.zeros(audio_shape(config, 1, init_length(config)))
     gen = jax.eval_shape(lambda: build_generator(config).init(
         {"params": jax.random.key(0)}, audio))
     disc = jax.eval_shape(lambda: build_discriminators(config).init(
@@ -59,6 +60,7 @@ def model_info(config: ConfigDict) -> dict:
     rf = encoder_receptive_field(config)
     return {
         "sample_rate": config.sample_rate,
+        "channels": config.model.channels,
         "samples_per_frame": m,
         "frame_rate_hz": frame_rate(config),
         "latency_ms": 1000.0 * m / config.sample_rate,
@@ -76,7 +78,8 @@ def format_info(info: dict) -> str:
     """A human-readable rendering of `model_info`."""
     p = info["parameters"]
     lines = [
-        f"sample rate        {info['sample_rate']} Hz",
+        f"sample rate        {info['sample_rate']} Hz"
+        + (f", {info['channels']} channels coded jointly" if info["channels"] > 1 else ""),
         f"samples per frame  {info['samples_per_frame']}  ({info['frame_rate_hz']:g} Hz)",
         f"latency            {info['latency_ms']:.2f} ms (one frame)",
         f"receptive field    {info['receptive_field_samples']} samples "

@@ -29,6 +29,12 @@ term with its own floor, `log_l1_floor_db` below the target's loudest bin. ViSQO
 frame 45 dB below its peak, and a log term floored 60 dB down spends most of its gradient on the
 bins between the two floors, which ViSQOL does not see: measured on the shipped model's output,
 the -60 dB floor gives 4.2x the output gradient of a -45 dB floor (1.54 vs 0.37 per example).
+
+Channels (`model.channels` > 1): the train step hands the mel loss [B, C, T] with
+`channels_first=True`. Every term is computed per channel and averaged over the channels (so a
+stereo loss is on a mono loss's scale), and the relative floor of an example is its loudest mel
+bin over all its channels: a quiet channel of a hard-panned mix is judged against the loud one,
+as a listener hears it, not blown up to its own peak.
 """
 
 from __future__ import annotations
@@ -59,14 +65,17 @@ def multiscale_mel_loss(target: jax.Array, estimate: jax.Array, sample_rate: int
                         windows: Sequence[int] = (64, 128, 256, 512, 1024, 2048),
                         n_mels: int | Sequence[int] = 64, log_epsilon: float = 1e-3, mel_l1: str = "sum",
                         log_floor: str = "relative", form: str = "paper",
-                        log_l1_weight: float = 0.0, log_l1_floor_db: float = 45.0) -> jax.Array:
+                        log_l1_weight: float = 0.0, log_l1_floor_db: float = 45.0,
+                        channels_first: bool = False) -> jax.Array:
     """form "paper": sum_s mean_t [ ||S_s(x) - S_s(x_hat)||_1
                                      + sqrt(s/2) ||log(S_s(x) + e) - log(S_s(x_hat) + e)||_2 ];
     form "log_l1": sum_s mean_{t,f} |log10(S_s(x) + e) - log10(S_s(x_hat) + e)| (`mel_l1` unused),
     with e = log_epsilon (absolute) or log_epsilon * max S_s(x) per example (relative), and
     n_mels bins at every window (an int) or per window (a sequence as long as `windows`).
     log_l1_weight > 0 (paper form only) adds log_l1_weight x the log_l1 form, with its floor
-    log_l1_floor_db below max S_s(x) per example, computed on the same mel spectrograms."""
+    log_l1_floor_db below max S_s(x) per example, computed on the same mel spectrograms.
+    channels_first: the inputs are [B, C, T] and each example's floors come from its loudest bin
+    over all C channels (see the module docstring)."""
     if mel_l1 not in MEL_L1 or log_floor not in LOG_FLOORS or form not in MEL_LOSSES:
         raise ValueError(f"mel_l1 must be one of {MEL_L1}, log_floor one of {LOG_FLOORS} and "
                          f"form one of {MEL_LOSSES}")
@@ -78,7 +87,8 @@ def multiscale_mel_loss(target: jax.Array, estimate: jax.Array, sample_rate: int
     for s, n in zip(windows, bins):
         a = mel_spectrogram(target, sample_rate, s, n)
         b = mel_spectrogram(estimate, sample_rate, s, n)
-        peak = jax.lax.stop_gradient(jnp.max(a, axis=(-2, -1), keepdims=True))
+        axes = (-3, -2, -1) if channels_first else (-2, -1)
+        peak = jax.lax.stop_gradient(jnp.max(a, axis=axes, keepdims=True))
         # 1e-7: an all-silent target
         eps = log_epsilon * peak + 1e-7 if log_floor == "relative" else log_epsilon
         if form == "log_l1":

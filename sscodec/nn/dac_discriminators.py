@@ -14,7 +14,9 @@ Kumar et al. 2023 (DAC, arXiv 2306.06546, §3.4), as descript-audio-codec's `dac
   little energy, get their own detectors.
 
 Every conv but the last is followed by LeakyReLU(0.1) and kept as a feature map. As DAC, the input
-is made zero-mean and peak-normalized to 0.8 first. `channels` scales the widths (DAC: 32); the
+is made zero-mean and peak-normalized to 0.8 first. Multi-channel audio [B, T, C] is judged jointly
+(C input channels of the MPD's first conv, 2C STFT planes of the MRD's); the peak is taken over all
+channels, so the level difference between them is kept. `channels` scales the widths (DAC: 32); the
 widest MPD layers are capped at `max_channels` (DAC: 1024). Outputs as discriminators.py: a list of
 (logits, features), the periods first, then the windows.
 """
@@ -27,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from sscodec.audio import stft
+from sscodec.audio import stft_features
 from sscodec.nn.conv import Conv, ConvStyle
 
 LEAK = 0.1
@@ -35,9 +37,11 @@ BANDS = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))
 
 
 def _normalize(audio: jax.Array) -> jax.Array:
-    """DAC's preprocessing: remove the mean, scale the peak to 0.8."""
-    x = audio - jnp.mean(audio, axis=-1, keepdims=True)
-    return 0.8 * x / (jnp.max(jnp.abs(x), axis=-1, keepdims=True) + 1e-9)
+    """DAC's preprocessing: remove the mean, scale the peak to 0.8 ([B, T], or [B, T, C]: each
+    channel's mean, one peak over the channels)."""
+    x = audio - jnp.mean(audio, axis=1, keepdims=True)
+    axes = tuple(range(1, x.ndim))
+    return 0.8 * x / (jnp.max(jnp.abs(x), axis=axes, keepdims=True) + 1e-9)
 
 
 class PeriodDiscriminator(nn.Module):
@@ -52,9 +56,10 @@ class PeriodDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, audio: jax.Array):
         p = self.period
-        pad = (-audio.shape[-1]) % p
-        x = jnp.pad(audio, ((0, 0), (0, pad)), mode="reflect") if pad else audio
-        x = x.reshape(x.shape[0], -1, p, 1)  # [B, T / p, p, 1]: time runs down the columns
+        x = audio[..., None] if audio.ndim == 2 else audio  # [B, T, C]
+        pad = (-x.shape[1]) % p
+        x = jnp.pad(x, ((0, 0), (0, pad), (0, 0)), mode="reflect") if pad else x
+        x = x.reshape(x.shape[0], -1, p, x.shape[-1])  # [B, T / p, p, C]: time runs down the columns
         c, cap = self.channels, self.max_channels
         widths = (c, 4 * c, 16 * c, 32 * c, 32 * c)
         feats = []
@@ -80,8 +85,7 @@ class BandSTFTDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, audio: jax.Array):
-        spec = stft(audio, self.window, self.window // 4)  # [B, frames, F]
-        x = jnp.stack([spec.real, spec.imag], axis=-1)
+        x = stft_features(audio, self.window, self.window // 4)  # [B, frames, F, 2C]
         if self.dtype is not None:
             x = x.astype(self.dtype)
         bins = x.shape[2]

@@ -5,6 +5,13 @@ for DAC's (dac_discriminators.py).
 
 Each discriminator returns (logits [B, T_k], features: list of intermediate activations) so the
 losses can compute hinge terms on the logits and L1 feature matching on the features.
+
+Multi-channel audio ([B, T, C], `model.channels` > 1) is judged jointly, as EnCodec's MS-STFT
+discriminator does for its stereo model: every discriminator takes the C channels as input
+channels of its first conv (the waveform's C, or 2C real and imaginary STFT planes), so it can
+see what differs between the channels (the stereo image, phase between them), which channels
+folded into the batch would hide. Only the first conv's input dimension grows; mono ([B, T])
+runs as before.
 The paper states no normalization for them; `discriminator.weight_norm` (our default, as MelGAN,
 EnCodec and DAC) reparametrizes every conv with weight norm (see conv.ConvStyle).
 """
@@ -18,7 +25,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 from ml_collections import ConfigDict, FrozenConfigDict
 
-from sscodec.audio import stft
+from sscodec.audio import stft_features
 from sscodec.nn.conv import Conv, ConvStyle, GroupedConv1d
 from sscodec.nn.dac_discriminators import MultiPeriodMultiBandDiscriminator
 from sscodec.nn.ms_stft_discriminator import MultiScaleSTFTDiscriminator
@@ -38,7 +45,7 @@ class WaveDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, audio: jax.Array):
-        x = audio[..., None]
+        x = audio[..., None] if audio.ndim == 2 else audio  # [B, T, C]
         feats = []
         conv = lambda *a, **k: Conv(*a, style=self.style, dtype=self.dtype, **k)
         x = nn.leaky_relu(conv(self.channels, (15,), padding=[(7, 7)])(x), LEAK)
@@ -77,8 +84,9 @@ class MultiScaleWaveDiscriminator(nn.Module):
         x = audio
         for i in range(self.scales):
             if i > 0:  # average pool k4 s2 (MelGAN), padding 1 on each side
-                x = nn.avg_pool(x[..., None], (4,), strides=(2,), padding=((1, 1),),
-                                count_include_pad=False)[..., 0]
+                pooled = nn.avg_pool(x[..., None] if x.ndim == 2 else x, (4,), strides=(2,),
+                                     padding=((1, 1),), count_include_pad=False)
+                x = pooled[..., 0] if x.ndim == 2 else pooled
             outputs.append(WaveDiscriminator(self.channels, self.max_channels, tuple(self.groups),
                                              self.grouped_impl, self.dtype, self.style,
                                              name=f"scale{i}")(x))
@@ -105,7 +113,7 @@ class STFTResidualBlock(nn.Module):
 
 
 class STFTDiscriminator(nn.Module):
-    """Complex STFT (real, imaginary as 2 channels) -> 7x7 conv -> 6 residual blocks -> 1 x F/64 conv."""
+    """Complex STFT (real, imaginary as 2 channels per audio channel) -> 7x7 conv -> 6 residual blocks -> 1 x F/64 conv."""
 
     channels: int = 32
     window: int = 1024
@@ -115,8 +123,8 @@ class STFTDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, audio: jax.Array):
-        spec = stft(audio, self.window, self.hop, self.window)[..., : self.window // 2]  # [B, T, F]
-        x = jnp.stack([spec.real, spec.imag], axis=-1)
+        # [B, frames, F, 2C], the Nyquist bin dropped
+        x = stft_features(audio, self.window, self.hop, self.window)[:, :, : self.window // 2]
         if self.dtype is not None:
             x = x.astype(self.dtype)
         c = self.channels

@@ -38,7 +38,8 @@ _LOG_MAG_MAX = 4.6  # exp(4.6) ~ 100, Vocos's clip of the magnitudes
 
 
 class IstftDecoder(nn.Module):
-    """Embeddings [B, S, D] -> waveform [B, S * hop, 1], hop = prod(strides)."""
+    """Embeddings [B, S, D] -> waveform [B, S * hop, out_channels], hop = prod(strides): one
+    complex spectrum per frame and audio channel."""
 
     channels: int  # residual width at the frame rate
     strides: Sequence[int]  # encoder order; only their product (the hop) and count matter here
@@ -51,6 +52,7 @@ class IstftDecoder(nn.Module):
     remat: bool = False
     streaming: bool = False  # keep conv context and the overlap-add tail across calls
     style: ConvStyle = ConvStyle()
+    out_channels: int = 1  # audio channels
 
     @property
     def hop(self) -> int:
@@ -67,17 +69,23 @@ class IstftDecoder(nn.Module):
                                f"block{i}", self.remat, self.streaming, self.style)
         n_fft = self.overlap * self.hop
         bins = n_fft // 2 + 1
-        head = conv(2 * bins, 1, name="head")(activate(x, self.style, "head_act"))
+        c = self.out_channels
+        head = conv(2 * bins * c, 1, name="head")(activate(x, self.style, "head_act"))
         head = head.astype(jnp.float32)  # the FFT and the magnitudes in float32
+        batch, frames = head.shape[:2]
+        # [B, S, C * 2 bins] -> [B * C, S, 2 bins]: each channel is one signal to overlap-add.
+        head = jnp.moveaxis(head.reshape(batch, frames, c, 2 * bins), 2, 1)
+        head = head.reshape(batch * c, frames, 2 * bins)
         log_mag, phase = head[..., :bins], head[..., bins:]
         mag = jnp.exp(jnp.minimum(log_mag + _LOG_MAG_OFFSET, _LOG_MAG_MAX))
         spectrum = jax.lax.complex(mag * jnp.cos(phase), mag * jnp.sin(phase))
-        audio = istft(spectrum, self.hop, self.overlap)
-        length = emb.shape[1] * self.hop
+        audio = istft(spectrum, self.hop, self.overlap)  # [B * C, (S + overlap - 1) * hop]
+        length = frames * self.hop
         if self.streaming:
             # The part of this call's frames that lies past its last hop waits for the next call.
-            batch, tail_len = emb.shape[0], (self.overlap - 1) * self.hop
-            tail = self.variable("stream", "tail", jnp.zeros, (batch, tail_len), jnp.float32)
+            tail_len = (self.overlap - 1) * self.hop
+            tail = self.variable("stream", "tail", jnp.zeros, (batch * c, tail_len), jnp.float32)
             audio = audio.at[:, :tail_len].add(tail.value)
             tail.value = audio[:, length:]
-        return audio[:, :length, None].astype(emb.dtype)
+        audio = jnp.moveaxis(audio[:, :length].reshape(batch, c, length), 1, 2)  # [B, T, C]
+        return audio.astype(emb.dtype)

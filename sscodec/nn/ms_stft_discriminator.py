@@ -12,6 +12,8 @@ Parameter count as encodec's (472,330 at 32 channels). One difference: frames ar
 everywhere in sscodec (audio.stft: T // hop frames, past-side padded) where encodec's
 `center=False` STFT gives 1 + (T - window) // hop.
 Same outputs as discriminators.py: a list of (logits, features), one entry per scale.
+Multi-channel audio [B, T, C] gives 2C input planes (encodec's `in_channels`, which its 48 kHz
+stereo model sets to 2).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from sscodec.audio import hann, stft
+from sscodec.audio import hann, stft_features
 from sscodec.nn.conv import Conv, ConvStyle
 
 LEAK = 0.2
@@ -48,8 +50,8 @@ class STFTScale(nn.Module):
     def __call__(self, audio: jax.Array):
         hop = self.window // 4
         # torchaudio's normalized=True: divide by the window's L2 norm (a constant).
-        spec = stft(audio, self.window, hop) / float(np.linalg.norm(hann(self.window)))
-        x = jnp.stack([spec.real, spec.imag], axis=-1)  # [B, frames, F, 2]
+        x = stft_features(audio, self.window, hop,
+                          scale=float(np.linalg.norm(hann(self.window))))  # [B, frames, F, 2C]
         if self.dtype is not None:
             x = x.astype(self.dtype)
         conv = lambda *a, **k: Conv(*a, style=self.style, dtype=self.dtype, **k)

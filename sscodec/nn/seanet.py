@@ -76,7 +76,8 @@ def residual_stack(x: jax.Array, channels: int, dilations: Sequence[int], kernel
 
 
 class Encoder(nn.Module):
-    """Waveform [B, T, 1] -> embeddings [B, T / prod(strides), D]."""
+    """Waveform [B, T, C] -> embeddings [B, T / prod(strides), D] (C audio channels: the first
+    conv takes them all)."""
 
     channels: int
     strides: Sequence[int]
@@ -108,7 +109,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Embeddings [B, S, D] -> waveform [B, S * prod(strides), 1]; strides given in encoder order."""
+    """Embeddings [B, S, D] -> waveform [B, S * prod(strides), out_channels]; strides given in
+    encoder order."""
 
     channels: int
     strides: Sequence[int]
@@ -121,6 +123,7 @@ class Decoder(nn.Module):
     remat: bool = False
     streaming: bool = False  # keep causal conv context across calls (see conv.causal_context)
     style: ConvStyle = ConvStyle()
+    out_channels: int = 1  # audio channels
 
     @nn.compact
     def __call__(self, emb: jax.Array) -> jax.Array:
@@ -135,7 +138,7 @@ class Decoder(nn.Module):
             x = residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
                                self.residual_compress, self.dtype, f"block{i}", self.remat,
                                self.streaming, self.style)
-        return conv(1, self.last_kernel_size, name="conv_out")(
+        return conv(self.out_channels, self.last_kernel_size, name="conv_out")(
             activate(x, self.style, "conv_out_act"))
 
 

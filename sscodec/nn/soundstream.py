@@ -1,4 +1,11 @@
-"""The SoundStream generator: causal encoder -> (FiLM) -> RVQ -> (FiLM) -> causal decoder."""
+"""The SoundStream generator: causal encoder -> (FiLM) -> RVQ -> (FiLM) -> causal decoder.
+
+Audio is [B, T] for a mono model and [B, T, C] for a C-channel one (`model.channels`, time
+first, as the convs compute). The channels are coded jointly, as EnCodec's 48 kHz stereo model
+does: the encoder's first conv takes all C channels, one RVQ codes the joint embedding and the
+decoder's last conv gives C channels, so the bitrate does not grow with C and what the channels
+share (most of a stereo signal) is coded once.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,8 @@ from sscodec.nn.seanet import Decoder, Encoder, FiLM
 
 
 class SoundStream(nn.Module):
-    """Audio [B, T] -> reconstruction [B, T]; T is padded to whole frames and trimmed back."""
+    """Audio [B, T] (or [B, T, C]) -> reconstruction of the same shape; T is padded to whole
+    frames and trimmed back."""
 
     encoder: Encoder
     quantizer: ResidualVectorQuantizer | FactorizedResidualVQ
@@ -25,6 +33,7 @@ class SoundStream(nn.Module):
     film: str = "none"
     quantizer_dropout: bool = True
     dropout_share: float = 1.0  # the share of examples that draw a depth; the rest use all N_q
+    channels: int = 1  # audio channels: 1 takes and gives [B, T], C > 1 [B, T, C]
 
     def setup(self):
         if self.film != "none":
@@ -35,8 +44,14 @@ class SoundStream(nn.Module):
         return math.prod(self.encoder.strides)
 
     def _pad(self, audio: jax.Array) -> jax.Array:
-        pad = (-audio.shape[-1]) % self.frame_size
-        return jnp.pad(audio, ((0, 0), (0, pad)))[..., None]
+        """[B, T] or [B, T, C] -> [B, T', C] with T' whole frames."""
+        if audio.ndim != (2 if self.channels == 1 else 3) or (
+                self.channels > 1 and audio.shape[-1] != self.channels):
+            want = "[B, T]" if self.channels == 1 else f"[B, T, {self.channels}]"
+            raise ValueError(f"a {self.channels}-channel model takes audio {want}, got {audio.shape}")
+        x = audio if audio.ndim == 3 else audio[..., None]
+        pad = (-x.shape[1]) % self.frame_size
+        return jnp.pad(x, ((0, 0), (0, pad), (0, 0)))
 
     def _condition(self, x, denoise, where):
         if self.film != where:
@@ -46,20 +61,21 @@ class SoundStream(nn.Module):
         return self.film_layer(x, denoise)
 
     def embed(self, audio: jax.Array, denoise: jax.Array | None = None) -> jax.Array:
-        """Audio [B, T] -> embeddings [B, ceil(T / M), D] (after encoder-side FiLM)."""
+        """Audio [B, T] (or [B, T, C]) -> embeddings [B, ceil(T / M), D] (after encoder-side FiLM)."""
         return self._condition(self.encoder(self._pad(audio)), denoise, "encoder")
 
     def synthesize(self, emb: jax.Array, denoise: jax.Array | None = None) -> jax.Array:
-        """Quantized embeddings [B, S, D] -> audio [B, S * M]."""
-        return self.decoder(self._condition(emb, denoise, "decoder"))[..., 0]
+        """Quantized embeddings [B, S, D] -> audio [B, S * M] (or [B, S * M, C])."""
+        audio = self.decoder(self._condition(emb, denoise, "decoder"))
+        return audio[..., 0] if self.channels == 1 else audio
 
     def encode(self, audio: jax.Array, n_q: int | None = None,
                denoise: jax.Array | None = None) -> jax.Array:
-        """Audio [B, T] -> int32 codes [B, frames, n_q]."""
+        """Audio [B, T] (or [B, T, C]) -> int32 codes [B, frames, n_q]."""
         return self.quantizer.encode(self.embed(audio, denoise), n_q)
 
     def decode(self, codes: jax.Array, denoise: jax.Array | None = None) -> jax.Array:
-        """Codes [B, frames, n] -> audio [B, frames * M]."""
+        """Codes [B, frames, n] -> audio [B, frames * M] (or [B, frames * M, C])."""
         return self.synthesize(self.quantizer.decode(codes), denoise)
 
     def initialize_codebooks(self, audio: jax.Array, denoise: jax.Array | None = None) -> None:
@@ -71,7 +87,7 @@ class SoundStream(nn.Module):
                  n_q: int | None = None):
         """Full codec pass. While training with quantizer dropout, n_q ~ U{1..N_q} per example
         (for a `dropout_share` of the examples; the others use all N_q)."""
-        batch, length = audio.shape
+        batch, length = audio.shape[:2]
         emb = self.embed(audio, denoise)
         num = self.quantizer.num_quantizers
         if train and self.quantizer_dropout:
@@ -101,10 +117,10 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
                       bottleneck_kernel_size=m.bottleneck_kernel_size, **common)
     if m.decoder == "istft":  # at the frame rate, as wide as the SEANet decoder's bottleneck
         decoder = IstftDecoder(m.decoder_channels * 2 ** len(m.strides), tuple(m.strides),
-                               overlap=m.istft_overlap, **common)
+                               overlap=m.istft_overlap, out_channels=m.channels, **common)
     else:
         decoder = Decoder(m.decoder_channels, tuple(m.strides),
-                          last_kernel_size=m.last_kernel_size, **common)
+                          last_kernel_size=m.last_kernel_size, out_channels=m.channels, **common)
     if q.codes == "factorized":
         quantizer = FactorizedResidualVQ(q.num_quantizers, q.codebook_size, m.embedding_dim,
                                          q.code_dim)
@@ -115,4 +131,4 @@ def build_generator(config: ConfigDict, dtype=None, streaming: bool = False) -> 
                                             kmeans_iters=q.kmeans_iters, epsilon=q.epsilon,
                                             expected_usage_threshold=q.dead_code_usage_fraction)
     return SoundStream(encoder, quantizer, decoder, film=m.film, quantizer_dropout=q.dropout,
-                       dropout_share=q.dropout_share)
+                       dropout_share=q.dropout_share, channels=m.channels)

@@ -65,7 +65,7 @@ def crop_length(config: ConfigDict) -> int:
 
 
 def init_state(models: Models, seed: int, length: int, boxed: bool = False,
-               ema: bool = False) -> State:
+               ema: bool = False, channels: int = 1) -> State:
     """Builds a fresh state; call under `jax.jit` (with out_shardings) or `jax.eval_shape`.
 
     `boxed` keeps the logical axis names on parameters, codebooks and Adam moments (for deriving
@@ -74,7 +74,7 @@ def init_state(models: Models, seed: int, length: int, boxed: bool = False,
     # rbg keys for parameter init: XLA:CPU compiles the init 2-3x faster than with threefry.
     gen_key, disc_key = jax.random.split(jax.random.key(seed, impl="rbg"))
     train_key = jax.random.key(seed)
-    audio = jnp.zeros((1, length), jnp.float32)
+    audio = jnp.zeros((1, length) if channels == 1 else (1, length, channels), jnp.float32)
     gen_vars = models.generator.init({"params": gen_key}, audio)
     disc_params = models.discriminators.init({"params": disc_key}, audio)["params"]
     state = {
@@ -95,7 +95,8 @@ def init_state(models: Models, seed: int, length: int, boxed: bool = False,
 def abstract_state(models: Models, config: ConfigDict, boxed: bool = False) -> State:
     """The state's shapes and dtypes (with logical names if `boxed`), computed without allocating."""
     return jax.eval_shape(lambda: init_state(models, config.seed, init_length(config), boxed,
-                                             config.optim.weight_ema_decay > 0))
+                                             config.optim.weight_ema_decay > 0,
+                                             config.model.channels))
 
 
 def shardings_for(models: Models, config: ConfigDict, mesh) -> State:
@@ -110,7 +111,8 @@ def create_state(models: Models, config: ConfigDict, mesh=None) -> State:
     out_shardings = None if mesh is None else shardings_for(models, config, mesh)
     length = init_length(config)
     ema = config.optim.weight_ema_decay > 0
-    return jax.jit(lambda: init_state(models, config.seed, length, ema=ema),
+    channels = config.model.channels
+    return jax.jit(lambda: init_state(models, config.seed, length, ema=ema, channels=channels),
                    out_shardings=out_shardings)()
 
 

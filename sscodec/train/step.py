@@ -34,16 +34,20 @@ def make_train_step(config: ConfigDict, models: Models) -> Callable[[State, Batc
     sample_rate = config.sample_rate
     lambdas = (l.lambda_rec, l.lambda_adv, l.lambda_feat)
     mel_bins = losses.mel_bins_per_window(l.mel_windows, l.mel_bins)
+    multichannel = config.model.channels > 1  # audio [B, T, C]
 
     def disc_apply(params, audio):  # losses in float32 whatever the compute dtype
         return jax.tree.map(lambda x: x.astype(jnp.float32), disc.apply({"params": params}, audio))
 
     def reconstruction_loss(target, recon):
+        if multichannel:  # [B, T, C] -> [B, C, T]: the terms run along time, channel by channel
+            target, recon = jnp.moveaxis(target, -1, 1), jnp.moveaxis(recon, -1, 1)
         emphasized = [losses.preemphasize(x, l.mel_preemphasis) if l.mel_preemphasis else x
                       for x in (target, recon)]
         mel = losses.multiscale_mel_loss(*emphasized, sample_rate, tuple(l.mel_windows),
                                          mel_bins, l.log_epsilon, l.mel_l1, l.log_floor,
-                                         l.mel_loss, l.log_l1_weight, l.log_l1_floor_db)
+                                         l.mel_loss, l.log_l1_weight, l.log_l1_floor_db,
+                                         channels_first=multichannel)
         if not l.waveform_l1_weight:
             return mel
         return mel + l.waveform_l1_weight * losses.waveform_l1(target, recon)

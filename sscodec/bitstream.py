@@ -4,12 +4,19 @@ Layout (little-endian):
 
   header   magic "SSCD", format version u16, flags u16, model hash 16 B, sample rate u32,
            frame size u16, n_q u8, bits per code u8, frames u32, original length u64,
-           original sample rate u32, header CRC32 u32
+           original sample rate u32, [version 2: audio channels u8], header CRC32 u32
   blocks   one per quantizer, in RVQ order. Without FLAG_ENTROPY: the frames' codes of that
            quantizer packed at `bits per code` bits (MSB first, zero-padded to a byte), then the
            block's CRC32. With FLAG_ENTROPY: payload length in bytes u32, the payload (the codes
            rANS-coded under the model's entropy table for that quantizer, `sscodec.entropy`),
            then a CRC32 of length and payload.
+
+Versions: a stream is written in the oldest version that holds it. Version 1 is mono: the mono
+streams of before the channel count existed, byte for byte the same as those written now. Version
+2 adds the channel count, for multi-channel models (`model.channels` > 1); a reader of version 1
+only refuses it as "format version 2 is not supported". The codes are the same either way: one
+set per frame carries all channels (the model codes them jointly), and `original_length` counts
+samples per channel.
 
 Flags: FLAG_ENTROPY (1) the blocks are entropy coded, so reading needs the model's tables;
 FLAG_DENOISE (2) the encoder was asked to denoise (a decoder-side FiLM model conditions on it).
@@ -41,14 +48,17 @@ import numpy as np
 from sscodec import entropy
 
 MAGIC = b"SSCD"
-VERSION = 1
+VERSION = 2  # the newest this reader knows; a mono stream is still written as version 1
+MONO_VERSION = 1
 FLAG_ENTROPY = 1  # blocks are rANS-coded under the model's entropy tables
 FLAG_DENOISE = 2  # the encoder was asked to denoise; a FiLM-at-decoder model needs it too
 _KNOWN_FLAGS = FLAG_ENTROPY | FLAG_DENOISE
-_HEADER = struct.Struct("<4sHH16sIHBBIQI")
+_HEADER = struct.Struct("<4sHH16sIHBBIQI")  # version 1 (mono)
+_LAYOUTS = {1: _HEADER, 2: struct.Struct("<4sHH16sIHBBIQIB")}  # version 2: + channels u8
 _CRC = struct.Struct("<I")
 _LENGTH = struct.Struct("<I")  # an entropy-coded block's payload bytes
-HEADER_SIZE = _HEADER.size + _CRC.size
+HEADER_SIZE = _HEADER.size + _CRC.size  # a version 1 (mono) header; `Header.size` of any
+MAX_CHANNELS = 255
 MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz, both the codec's and the original rate
 
 
@@ -64,20 +74,37 @@ class Header:
     num_quantizers: int
     bits_per_code: int
     num_frames: int
-    original_length: int  # samples of the input, at original_rate
+    original_length: int  # samples of the input (per channel), at original_rate
     original_rate: int
-    version: int = VERSION
+    version: int = 0  # 0: the oldest that holds these fields (1 for mono, 2 otherwise)
     flags: int = 0
+    channels: int = 1  # audio channels the codes decode to
+
+    def __post_init__(self):
+        if self.version == 0:
+            object.__setattr__(self, "version", MONO_VERSION if self.channels == 1 else 2)
 
     def pack(self) -> bytes:
+        if self.version not in _LAYOUTS:
+            raise ValueError(f"this writer knows .ssc versions {sorted(_LAYOUTS)}, not "
+                             f"{self.version}")
+        if self.version == MONO_VERSION and self.channels != 1:  # it has no field for them
+            raise ValueError(f"version {MONO_VERSION} holds mono streams only, not "
+                             f"{self.channels} channels")
+        fields = (MAGIC, self.version, self.flags, self.model_hash, self.sample_rate,
+                  self.frame_size, self.num_quantizers, self.bits_per_code, self.num_frames,
+                  self.original_length, self.original_rate)
         try:
-            body = _HEADER.pack(MAGIC, self.version, self.flags, self.model_hash,
-                                self.sample_rate, self.frame_size, self.num_quantizers,
-                                self.bits_per_code, self.num_frames, self.original_length,
-                                self.original_rate)
+            body = _LAYOUTS[self.version].pack(*fields + ((self.channels,)
+                                                          if self.version >= 2 else ()))
         except struct.error as e:
             raise ValueError(f"header field out of range for the .ssc format: {e}") from None
         return body + _CRC.pack(zlib.crc32(body))
+
+    @property
+    def size(self) -> int:
+        """Bytes of this header, CRC included."""
+        return _LAYOUTS[self.version].size + _CRC.size
 
     @property
     def entropy_coded(self) -> bool:
@@ -98,6 +125,10 @@ class Header:
             return f"bits per code {self.bits_per_code} outside 1..16"
         if self.num_quantizers < 1:
             return "no quantizers"
+        if not 1 <= self.channels <= MAX_CHANNELS:
+            return f"{self.channels} audio channels"
+        if self.version == MONO_VERSION and self.channels != 1:
+            return f"version {MONO_VERSION} holds mono streams only, not {self.channels} channels"
         if self.flags & ~_KNOWN_FLAGS:
             return f"unsupported flags {self.flags:#x} (this reader knows {_KNOWN_FLAGS:#x})"
         for name in ("sample_rate", "original_rate"):
@@ -182,31 +213,35 @@ def read_header(data: bytes) -> Header:
     """Parses and checks the header; raises BitstreamError."""
     if len(data) < HEADER_SIZE:
         raise BitstreamError(f"too short for an .ssc header ({len(data)} bytes)")
-    body, (crc,) = data[: _HEADER.size], _CRC.unpack_from(data, _HEADER.size)
-    fields = _HEADER.unpack(body)
-    if fields[0] != MAGIC:
+    magic, version = struct.unpack_from("<4sH", data)
+    if magic != MAGIC:
         raise BitstreamError("not an .ssc stream (bad magic)")
-    if fields[1] != VERSION:
-        raise BitstreamError(f".ssc format version {fields[1]} is not supported (this reader: "
-                             f"{VERSION})")
+    if version not in _LAYOUTS:
+        raise BitstreamError(f".ssc format version {version} is not supported (this reader: "
+                             f"{', '.join(map(str, sorted(_LAYOUTS)))})")
+    layout = _LAYOUTS[version]
+    if len(data) < layout.size + _CRC.size:
+        raise BitstreamError(f"too short for an .ssc version {version} header ({len(data)} bytes)")
+    body, (crc,) = data[: layout.size], _CRC.unpack_from(data, layout.size)
+    fields = layout.unpack(body)
     if zlib.crc32(body) != crc:
         raise BitstreamError("corrupt .ssc header (CRC mismatch)")
     header = Header(model_hash=fields[3], sample_rate=fields[4], frame_size=fields[5],
                     num_quantizers=fields[6], bits_per_code=fields[7], num_frames=fields[8],
-                    original_length=fields[9], original_rate=fields[10], version=fields[1],
-                    flags=fields[2])
+                    original_length=fields[9], original_rate=fields[10], version=version,
+                    flags=fields[2], channels=fields[11] if version >= 2 else 1)
     if (why := header.problem()) is not None:
         raise BitstreamError(f"invalid .ssc header: {why}")
     return header
 
 
 def check_model(header: Header, sample_rate: int, frame_size: int, bits_per_code: int,
-                num_quantizers: int) -> None:
+                num_quantizers: int, channels: int = 1) -> None:
     """Refuses (BitstreamError) a header whose coding fields are not the decoding model's: the
     model hash alone can be forged, and a reader that trusted the header's frame size or code
     width would decode a wrong signal or size its output from a forger's number."""
     for name, model_value in (("sample_rate", sample_rate), ("frame_size", frame_size),
-                              ("bits_per_code", bits_per_code)):
+                              ("bits_per_code", bits_per_code), ("channels", channels)):
         if getattr(header, name) != model_value:
             raise BitstreamError(f"invalid .ssc header: {name.replace('_', ' ')} "
                                  f"{getattr(header, name)}, the model's is {model_value}")
@@ -218,11 +253,11 @@ def check_model(header: Header, sample_rate: int, frame_size: int, bits_per_code
 def _payloads(data: bytes, header: Header) -> list[slice]:
     """Where each quantizer's payload lies in `data`, after checking every length and CRC."""
     if not header.entropy_coded:
-        expected = HEADER_SIZE + header.num_quantizers * header.block_size
+        expected = header.size + header.num_quantizers * header.block_size
         if len(data) != expected:
             what = "truncated" if len(data) < expected else "has trailing bytes"
             raise BitstreamError(f".ssc stream {what}: {len(data)} bytes, expected {expected}")
-    spans, offset = [], HEADER_SIZE
+    spans, offset = [], header.size
     for q in range(header.num_quantizers):
         if header.entropy_coded:
             if offset + _LENGTH.size > len(data):
@@ -285,7 +320,7 @@ def truncate(data: bytes, num_quantizers: int) -> bytes:
     if not 1 <= num_quantizers <= header.num_quantizers:
         raise ValueError(f"n_q={num_quantizers} outside 1..{header.num_quantizers}")
     kept = dataclasses.replace(header, num_quantizers=num_quantizers)
-    return kept.pack() + data[HEADER_SIZE: spans[num_quantizers - 1].stop + _CRC.size]
+    return kept.pack() + data[header.size: spans[num_quantizers - 1].stop + _CRC.size]
 
 
 def bits_per_second(header: Header) -> float:

@@ -63,6 +63,8 @@ def check_manifest(manifest: dict) -> None:
     if _int_field(manifest, "codebook_size", 2, 2 ** 16) != 2 ** bits:
         raise BundleError(f"manifest.json: codebook_size {manifest['codebook_size']} is not "
                           f"2 ** bits_per_code ({2 ** bits})")
+    if "channels" in manifest:  # bundles from before channels are mono
+        _int_field(manifest, "channels", 1, bitstream.MAX_CHANNELS)
     if manifest.get("film", "none") not in FILMS:
         raise BundleError(f"manifest.json: film must be one of {FILMS}, got {manifest['film']!r}")
     if manifest.get("entropy_tables") not in (None, ENTROPY_FILE):
@@ -100,22 +102,36 @@ def check_weights(flat: dict[str, np.ndarray], functions: dict) -> None:
                                   f"{name}.jax expects {aval.dtype}{list(aval.shape)}")
 
 
+def _audio_fits(shape, frame: int, channels: int) -> bool:
+    """An exported function's audio is [1, frame * f] (mono) or [1, frame * f, channels]."""
+    return (len(shape) == (2 if channels == 1 else 3)
+            and str(shape[1]).replace(" ", "") in (f"{frame}*f", f"f*{frame}")
+            and (channels == 1 or shape[2] == channels))
+
+
 def check_functions(functions: dict, manifest: dict) -> None:
-    """The exported functions code the manifest's frame size and number of quantizers."""
+    """The exported functions code the manifest's frame size, audio channels and number of
+    quantizers."""
     import jax
     frame, num_q = manifest["frame_size"], manifest["num_quantizers"]
+    channels = manifest.get("channels", 1)
+    audio = f"audio of {frame} samples per frame" + (f" in {channels} channels"
+                                                     if channels > 1 else "")
     for name, exported in functions.items():
         args, _ = jax.tree.unflatten(exported.in_tree, exported.in_avals)
         data = args[2] if name.endswith("_stream") else args[1]  # stream functions take a state
         if name.startswith("encode"):
-            ok = str(data.shape[-1]).replace(" ", "") in (f"{frame}*f", f"f*{frame}")
-            what = f"audio of {frame} samples per frame"
+            ok, what = _audio_fits(data.shape, frame, channels), audio
         else:
             ok = data.shape[-1] == num_q
             what = f"{num_q} quantizers"
         if not ok:
             raise BundleError(f"{name}.jax does not take {what} as manifest.json says "
                               f"(its input: {data})")
+        out = exported.out_avals[0]  # the decoders' audio (then a stream state)
+        if name.startswith("decode") and not _audio_fits(out.shape, frame, channels):
+            raise BundleError(f"{name}.jax does not give {audio} as manifest.json says "
+                              f"(its output: {out})")
 
 
 def check_entropy_tables(tables, manifest: dict) -> None:

@@ -28,7 +28,8 @@ MIN_CLIP_SECONDS = 0.1  # a shorter remainder is not worth a read
 
 
 def _clips(config: ConfigDict, spec: str | None, seconds: float, seed: int = 0):
-    """Yields float32 clips at the model rate, alternating over the sources, until `seconds`."""
+    """Yields float32 clips at the model rate ([T], or [T, C] for a C-channel model),
+    alternating over the sources, until `seconds`."""
     data = config.data
     entries = mixture(spec if spec else data.train, tuple(data.kinds))
     sources = [open_source(e["spec"], kinds=e["kinds"], kind=e["kind"], data_dir=data.data_dir)
@@ -46,7 +47,8 @@ def _clips(config: ConfigDict, spec: str | None, seconds: float, seed: int = 0):
                 orders.remove(order)
                 continue
             try:
-                clip = source.clip(int(index), min(CLIP_SECONDS, seconds - total), config.sample_rate)
+                clip = source.clip(int(index), min(CLIP_SECONDS, seconds - total),
+                                   config.sample_rate, config.model.channels)
             except AudioReadError as e:
                 log.warning("entropy tables: skipping an unreadable item: %s", e)
                 continue
@@ -71,7 +73,8 @@ def count_training_codes(config: ConfigDict, generator: SoundStream, weights: di
         for clip in _clips(config, spec, seconds):
             clip = clip[:length]
             frames = -(-len(clip) // frame)
-            codes = np.asarray(encode(variables, np.pad(clip, (0, length - len(clip)))[None]))
+            padding = [(0, length - len(clip))] + [(0, 0)] * (clip.ndim - 1)
+            codes = np.asarray(encode(variables, np.pad(clip, padding)[None]))
             counts = count_codes(codes[0, :frames], *counts.shape, counts=counts)
             done += len(clip) / config.sample_rate
             bar.update(min(round(done), bar.total) - bar.n)  # whole seconds on the bar

@@ -9,6 +9,11 @@ the bundle's serialized StableHLO.
   encoder, decoder = codec.stream_encoder(kbps=6), codec.stream_decoder()
   for chunk in chunks:                               # any sizes; codes equal offline's
       play(decoder.push(encoder.push(chunk)))
+
+Channels: audio is [T] for a mono model and [T, C] (time first, soundfile's layout) for a
+C-channel one (`codec.channels`, e.g. 2 for a stereo model). A mono model mixes [T, C] input down;
+a C-channel model duplicates mono ([T] or [T, 1]) input into every channel and refuses other
+channel counts. Codes are [frames, n_q] either way: one set of codes carries all channels.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from sscodec.executables import CompiledFunction, write_file  # noqa: E402
 
 BUNDLE_FORMAT = 2
 # 3: params.safetensors may hold float16 tensors (manifest "params_dtype"), read back as float32.
-BUNDLE_FORMATS = (2, 3)
+# 4: a multi-channel model (manifest "channels" > 1): its functions take and give [1, T, C].
+BUNDLE_FORMATS = (2, 3, 4)
 OFFLINE_FRAMES = 1500  # 20 s at 75 Hz: longer inputs are coded in blocks (bounded memory, progress)
 BLOCK_FRAMES = 64  # the largest chunk one streaming call takes
 MIN_BUCKET, TOP_BUCKET = 16, 1536  # offline lengths run padded to 16, 32, ..., 1024 or 1536 frames
@@ -95,7 +101,8 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 
 class Codec:
-    """An exported SoundStream: encode and decode of mono audio, offline and streaming."""
+    """An exported SoundStream: encode and decode of audio ([T] mono or [T, C]), offline and
+    streaming."""
 
     def __init__(self, manifest: dict, weights: dict, functions: dict, entropy_tables=None,
                  executable_cache: str | None = None):
@@ -105,6 +112,7 @@ class Codec:
         self.num_quantizers = int(manifest["num_quantizers"])
         self.bits_per_code = int(manifest["bits_per_code"])
         self.film = manifest.get("film", "none")
+        self.channels = int(manifest.get("channels", 1))  # bundles before channels: mono
         self.model_hash = bytes.fromhex(manifest["sha256"])[:16]
         self.name = manifest.get("name")  # set for models made by `sscodec ship`
         self.path: str | None = None  # the bundle folder, when loaded from one
@@ -205,12 +213,23 @@ class Codec:
 
     # ------------------------------------------------------------------ coding
 
-    def _prepare(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    def _channels(self, audio: np.ndarray) -> np.ndarray:
+        """[T] or [T, C'] -> what the model takes: [T] (mono model: C' mixed down) or
+        [T, channels] (C' = channels, or a mono input duplicated)."""
         x = np.asarray(audio, np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=1)
-        if x.ndim != 1:
+        if x.ndim not in (1, 2):
             raise ValueError(f"audio must be [T] or [T, channels], got shape {x.shape}")
+        if self.channels == 1:
+            return x.mean(axis=1) if x.ndim == 2 else x
+        if x.ndim == 1 or x.shape[1] == 1:
+            return np.repeat(x.reshape(len(x), 1), self.channels, axis=1)
+        if x.shape[1] != self.channels:
+            raise ValueError(f"this model codes {self.channels} channels (or mono, duplicated); "
+                             f"got audio of {x.shape[1]} channels")
+        return x
+
+    def _prepare(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        x = self._channels(audio)
         if sample_rate != self.sample_rate:
             import soxr
             x = soxr.resample(x, sample_rate, self.sample_rate).astype(np.float32)
@@ -238,14 +257,15 @@ class Codec:
 
     def encode(self, audio: np.ndarray, sample_rate: int, kbps: float | None = None,
                denoise: bool = False, progress: bool = False) -> np.ndarray:
-        """Audio [T] or [T, C] at `sample_rate` -> int32 codes [frames, n_q]; the input is
-        padded to whole frames (decode returns frames x frame_size samples). `denoise` asks a
+        """Audio [T] or [T, C] at `sample_rate` -> int32 codes [frames, n_q] (channels as in
+        the module docstring); the input is padded to whole frames (decode returns frames x
+        frame_size samples). `denoise` asks a
         denoising model (model.film) to remove noise. Inputs over OFFLINE_FRAMES are coded
         block by block (same codes, bounded memory), with a progress bar if `progress`."""
         n_q = self.num_quantizers_for(kbps)
         x = self._prepare(audio, sample_rate)
         frames = max(1, -(-len(x) // self.frame_size))
-        x = np.pad(x, (0, frames * self.frame_size - len(x)))
+        x = _pad_time(x, frames * self.frame_size - len(x))
         if frames > OFFLINE_FRAMES:
             encoder = StreamEncoder(self, n_q, denoise)
             step = BLOCK_FRAMES * self.frame_size
@@ -253,13 +273,14 @@ class Codec:
             if progress:
                 blocks = _progress(blocks, frames / self.frame_rate, step / self.sample_rate, "encode")
             return np.concatenate([encoder.push(x[i: i + step]) for i in blocks])
-        x = np.pad(x, (0, (_bucket(frames) - frames) * self.frame_size))
+        x = _pad_time(x, (_bucket(frames) - frames) * self.frame_size)
         codes = self._encode(self._weights, x[None], np.int32(n_q), self._denoise(denoise))
         return np.asarray(codes)[0, :frames, :n_q].astype(np.int32)
 
     def decode(self, codes: np.ndarray, denoise: bool = False,
                progress: bool = False) -> np.ndarray:
-        """Codes [frames, n_q] (any n_q up to N_q) -> float32 audio [frames * frame_size]."""
+        """Codes [frames, n_q] (any n_q up to N_q) -> float32 audio [frames * frame_size], or
+        [frames * frame_size, channels] for a multi-channel model."""
         codes = self._check_codes(codes)
         if len(codes) > OFFLINE_FRAMES:
             decoder = StreamDecoder(self, denoise)
@@ -284,6 +305,11 @@ class Codec:
     def stream_decoder(self, denoise: bool = False) -> "StreamDecoder":
         """A streaming decoder: push codes [k, n_q], get k * frame_size samples at once."""
         return StreamDecoder(self, denoise)
+
+
+def _pad_time(x: np.ndarray, count: int) -> np.ndarray:
+    """[T] or [T, C] with `count` zero samples appended."""
+    return np.pad(x, [(0, count)] + [(0, 0)] * (x.ndim - 1))
 
 
 def _zero_state(exported) -> dict:
@@ -320,13 +346,15 @@ class StreamEncoder:
         self.codec, self.num_quantizers = codec, num_quantizers
         self._denoise = codec._denoise(denoise)
         self._state = codec._initial_states["encode"]
-        self._pending = np.zeros(0, np.float32)
+        self._pending = np.zeros((0,) if codec.channels == 1 else (0, codec.channels), np.float32)
 
     def push(self, audio: np.ndarray) -> np.ndarray:
-        """Mono float audio [T] at codec.sample_rate -> int32 codes [k, n_q] (k may be 0)."""
+        """Float audio at codec.sample_rate -> int32 codes [k, n_q] (k may be 0): mono [T] for a
+        mono model; [T, C] (or mono [T], duplicated) for a C-channel one."""
         audio = np.asarray(audio, np.float32)
-        if audio.ndim != 1:
+        if self.codec.channels == 1 and audio.ndim != 1:
             raise ValueError(f"stream chunks are mono [T], got shape {audio.shape}")
+        audio = self.codec._channels(audio)
         self._pending = np.concatenate([self._pending, audio])
         m = self.codec.frame_size
         out, start = [], 0
@@ -346,7 +374,8 @@ class StreamEncoder:
         """Pads the last partial frame with zeros (as offline encoding does) and codes it."""
         if not len(self._pending):
             return np.zeros((0, self.num_quantizers), np.int32)
-        return self.push(np.zeros(self.codec.frame_size - len(self._pending), np.float32))
+        return self.push(np.zeros((self.codec.frame_size - len(self._pending),)
+                                  + self._pending.shape[1:], np.float32))
 
 
 class StreamDecoder:
@@ -358,10 +387,11 @@ class StreamDecoder:
         self._state = codec._initial_states["decode"]
 
     def push(self, codes: np.ndarray) -> np.ndarray:
-        """int codes [k, n_q] -> float32 audio [k * frame_size]."""
+        """int codes [k, n_q] -> float32 audio [k * frame_size] (or [k * frame_size, C])."""
         codes = np.asarray(codes)
         if codes.ndim == 2 and len(codes) == 0:
-            return np.zeros(0, np.float32)
+            channels = self.codec.channels
+            return np.zeros((0,) if channels == 1 else (0, channels), np.float32)
         codes = self.codec._check_codes(codes)
         full = self.codec._all_columns(codes)
         out, start = [], 0

@@ -1,7 +1,9 @@
 """Files <-> .ssc streams with a `Codec`: what `sscodec compress` and `decompress` run.
 
-Paths may be "-" for stdin / stdout. compress reads any format soundfile reads (mixing down and
-resampling to the codec's rate); decompress writes a WAV at the original rate and length.
+Paths may be "-" for stdin / stdout. compress reads any format soundfile reads (resampling to
+the codec's rate; a mono codec mixes channels down, a C-channel codec duplicates a mono file into
+every channel); decompress writes a WAV (a FLAC for a .flac path) at the original rate and length,
+with the codec's channels.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def encode_to_stream(codec: Codec, audio: np.ndarray, rate: int, kbps: float | N
     header = bitstream.Header(
         model_hash=codec.model_hash, sample_rate=codec.sample_rate, frame_size=codec.frame_size,
         num_quantizers=codes.shape[1], bits_per_code=codec.bits_per_code,
-        num_frames=codes.shape[0], original_length=len(audio), original_rate=rate, flags=flags)
+        num_frames=codes.shape[0], original_length=len(audio), original_rate=rate, flags=flags,
+        channels=codec.channels)
     return header, bitstream.write(codes, header, tables)
 
 
@@ -68,8 +71,9 @@ def compress(codec: Codec, in_path: str, out_path: str, kbps: float | None = Non
 
 def decode_from_stream(codec: Codec, data: bytes, progress: bool = False
                        ) -> tuple[bitstream.Header, np.ndarray]:
-    """.ssc bytes -> (header, audio at the codec's rate, frames x frame_size samples). A stream
-    of another model is refused, naming the installed model that wrote it if there is one."""
+    """.ssc bytes -> (header, audio at the codec's rate, frames x frame_size samples: [T] or
+    [T, C]). A stream of another model is refused, naming the installed model that wrote it if
+    there is one."""
     header = bitstream.read_header(data)
     if header.model_hash != codec.model_hash:
         from sscodec.pretrained import name_for_hash
@@ -79,7 +83,7 @@ def decode_from_stream(codec: Codec, data: bytes, progress: bool = False
             f"this .ssc stream was written by another model ({header.model_hash.hex()[:12]}, not "
             f"{codec.model_hash.hex()[:12]} of {codec.name or 'this model'}){hint}")
     bitstream.check_model(header, codec.sample_rate, codec.frame_size, codec.bits_per_code,
-                          codec.num_quantizers)
+                          codec.num_quantizers, codec.channels)
     header, codes = bitstream.read(data, model_hash=codec.model_hash, tables=codec.entropy_tables)
     # The denoise flag matters to a model whose FiLM sits at the decoder.
     audio = codec.decode(codes, denoise=header.denoise and codec.film == "decoder",
@@ -88,16 +92,19 @@ def decode_from_stream(codec: Codec, data: bytes, progress: bool = False
 
 
 def decompress(codec: Codec, in_path: str, out_path: str) -> tuple[bitstream.Header, int]:
-    """Decodes an .ssc stream into a WAV at its original rate and length; returns the stream's
-    header and size in bytes."""
+    """Decodes an .ssc stream into 16-bit PCM at its original rate and length, with the
+    stream's channels: a FLAC when `out_path` ends in .flac, else a WAV (stdout too); returns
+    the stream's header and size in bytes."""
     data = _read_bytes(in_path)
     header, audio = decode_from_stream(codec, data, progress=True)
     if header.original_rate != codec.sample_rate:
         import soxr
         audio = soxr.resample(audio, codec.sample_rate, header.original_rate).astype(np.float32)
-    audio = np.pad(audio, (0, max(0, header.original_length - len(audio))))
+    padding = [(0, max(0, header.original_length - len(audio)))] + [(0, 0)] * (audio.ndim - 1)
+    audio = np.pad(audio, padding)
     out = io.BytesIO()
+    kind = "FLAC" if out_path.lower().endswith(".flac") else "WAV"
     sf.write(out, np.clip(audio[: header.original_length], -1.0, 1.0), header.original_rate,
-             format="WAV", subtype="PCM_16")
+             format=kind, subtype="PCM_16")
     _write_bytes(out_path, out.getvalue())
     return header, len(data)

@@ -5,6 +5,9 @@ data spec: the first `clip_seconds` of up to `per_category` items of each kind, 
 shuffle. Noisy speech mixes each chosen speech clip with a noise clip at an SNR drawn from
 `snr_db`; its reference is the clean speech, scaled exactly as in the mixture. Every clip is
 peak-normalized to `PEAK` so no codec clips. Unreadable items are skipped and listed.
+
+For a multi-channel model (`channels` > 1) clips are [T, C] (mono files duplicated into every
+channel, see data_pipelines.audio_io), mixed and normalized with one gain for all channels.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class Clip:
 
     name: str
     category: str
-    input: np.ndarray
+    input: np.ndarray  # [T], or [T, C] for a multi-channel eval set
     reference: np.ndarray
     snr_db: float | None = None
 
@@ -58,11 +61,12 @@ def _peak_normalize(*signals: np.ndarray) -> list[np.ndarray]:
     return [(s * scale).astype(np.float32) for s in signals]
 
 
-def _read_clips(source, indices, seconds: float, sample_rate: int, skipped: list) -> list:
+def _read_clips(source, indices, seconds: float, sample_rate: int, skipped: list,
+                channels: int = 1) -> list:
     clips = []
     for i in indices:
         try:
-            x = source.clip(int(i), seconds, sample_rate).astype(np.float32)
+            x = source.clip(int(i), seconds, sample_rate, channels).astype(np.float32)
         except AudioReadError as e:
             skipped.append((source.item_name(int(i)), str(e)))
             log.warning("skipping unreadable item: %s", e)
@@ -78,7 +82,7 @@ def _read_clips(source, indices, seconds: float, sample_rate: int, skipped: list
 
 
 def _mix(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    noise = np.resize(noise, len(speech))  # loops a short noise clip
+    noise = noise[np.arange(len(speech)) % len(noise)]  # loops a short noise clip
     gain = np.sqrt(np.mean(np.square(speech)) / max(np.mean(np.square(noise)), 1e-12))
     return speech + noise * gain * 10 ** (-snr_db / 20)
 
@@ -87,13 +91,13 @@ def build_eval_set(spec: str, *, noise: str = "", sample_rate: int = 24_000,
                    clip_seconds: float = 4.0, per_category: int = 50,
                    categories: Sequence[str] | None = None,
                    snr_db: tuple[float, float] = (0.0, 15.0), seed: int = 0,
-                   data_dir: str = "") -> EvalSet:
+                   data_dir: str = "", channels: int = 1) -> EvalSet:
     """Builds the evaluation set from a data spec (see data_pipelines.specs).
 
     Speech and music come from the spec's labelled kinds (unlabelled items form the "audio"
     category); noise for the noisy-speech category comes from `noise` (a spec) or else from the
     spec's own noise items. Categories default to all those with material; a requested category
-    with none is left out with a warning.
+    with none is left out with a warning. `channels` > 1 gives [T, channels] clips.
     """
     requested = categories is not None
     categories = tuple(categories) if requested else CATEGORIES
@@ -112,13 +116,13 @@ def build_eval_set(spec: str, *, noise: str = "", sample_rate: int = 24_000,
     speech = []
     if "clean_speech" in categories or "noisy_speech" in categories:
         speech = _read_clips(source, by_kind.get("speech", [])[:per_category], clip_seconds,
-                             sample_rate, skipped)
+                             sample_rate, skipped, channels)
     for category in categories:
         if category == "noisy_speech":
             continue
         items = speech if category == "clean_speech" else _read_clips(
             source, by_kind.get(wanted[category], [])[:per_category], clip_seconds,
-            sample_rate, skipped)
+            sample_rate, skipped, channels)
         for name, x in items:
             (x,) = _peak_normalize(x)
             clips.append(Clip(name, category, x, x))
@@ -127,7 +131,7 @@ def build_eval_set(spec: str, *, noise: str = "", sample_rate: int = 24_000,
         noise_items = (range(len(noise_source)) if noise_source is not None
                        else by_kind.get("noise", []))
         noises = _read_clips(noise_source or source, noise_items, clip_seconds, sample_rate,
-                             skipped)
+                             skipped, channels)
         if not noises and speech and requested:
             log.warning("no noise in %s (give one with --noise): no noisy-speech clips", spec)
         for k, (name, x) in enumerate(speech if noises else []):

@@ -3,7 +3,8 @@
   params.safetensors   generator parameters and RVQ codebooks (no pickle anywhere); float32, or
                        float16 with `params_dtype="float16"` (half the size; read back as float32)
   config.json          the run's full config
-  manifest.json        format version, content hash, sample rate, frame size, quantizers, bits
+  manifest.json        format version, content hash, sample rate, audio channels, frame size,
+                       quantizers, bits
   encode.jax / decode.jax   the encoder and decoder serialized by `jax.export` (StableHLO) with a
                        symbolic number of frames, so a bundle runs without sscodec's model code
   encode_stream.jax / decode_stream.jax   the same on one chunk, carrying the causal convs' state
@@ -26,13 +27,16 @@ from safetensors.numpy import save_file
 
 from sscodec.bundle_checks import ENTROPY_FILE, content_hash
 from sscodec.checkpoint import Checkpointer, locate
-from sscodec.config import bits_per_code, config_from_dict, samples_per_frame
+from sscodec.config import audio_shape, bits_per_code, config_from_dict, samples_per_frame
 from sscodec.nn.rvq import SQNORM
 from sscodec.nn.soundstream import SoundStream, build_generator
 from sscodec.train.state import abstract_state, build_models, eval_params_key
 
 FORMAT_VERSION = 2  # 2: streaming functions, denoise inputs, entropy tables
 FLOAT16_FORMAT_VERSION = 3  # 3: float16 tensors in params.safetensors (older readers refuse it)
+# 4: a multi-channel model, whose functions take and give [1, T, C] (older readers refuse it
+# rather than feed it mono audio); mono bundles keep format 2 or 3.
+CHANNELS_FORMAT_VERSION = 4
 PARAMS_DTYPES = ("float32", "float16")
 SEP = "/"
 
@@ -77,8 +81,8 @@ def codec_functions(generator: SoundStream):
 
     encode(weights, audio [1, frames * M], n_q, denoise) -> codes [1, frames, N_q] (the first
     n_q columns; the search stops there). decode(weights, codes [1, frames, N_q], n_q, denoise)
-    -> audio [1, frames * M]. `denoise` (int32 0/1) drives the FiLM layer of
-    a denoising model and is ignored by others.
+    -> audio [1, frames * M]. A C-channel model's audio is [1, frames * M, C]. `denoise` (int32
+    0/1) drives the FiLM layer of a denoising model and is ignored by others.
     """
     def encode(weights, audio, n_q, denoise):
         return generator.apply(_variables(weights), audio, n_q, denoise[None],
@@ -113,10 +117,11 @@ def stream_functions(streamer: SoundStream):
 
 
 def initial_stream_states(streamer: SoundStream, weights_spec: dict, frame_size: int,
-                          num_quantizers: int) -> tuple[dict, dict]:
+                          num_quantizers: int, channels: int = 1) -> tuple[dict, dict]:
     """Shapes of the (encoder, decoder) stream states: what a first call creates."""
     scalar = jax.ShapeDtypeStruct((), jnp.int32)
-    audio = jax.ShapeDtypeStruct((1, frame_size), jnp.float32)
+    audio = jax.ShapeDtypeStruct((1, frame_size) if channels == 1 else (1, frame_size, channels),
+                                 jnp.float32)
     codes = jax.ShapeDtypeStruct((1, 1, num_quantizers), jnp.int32)
 
     def first(method, *args):
@@ -192,7 +197,8 @@ def initial_weights(config, seed: int = 0) -> dict:
     from flax import linen as nn
     generator = build_generator(config)
     frame = samples_per_frame(config)
-    variables = nn.unbox(generator.init(jax.random.key(seed), np.zeros((1, 4 * frame), np.float32)))
+    audio = np.zeros(audio_shape(config, 1, 4 * frame), np.float32)
+    variables = nn.unbox(generator.init(jax.random.key(seed), audio))
     return jax.tree.map(np.asarray, {"params": variables["params"],
                                      "quantizer": variables["quantizer"]})
 
@@ -234,9 +240,10 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
     streamer = build_generator(config, streaming=True)
     encode_step, decode_step = stream_functions(streamer)
     spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), weights)
-    enc_state, dec_state = initial_stream_states(streamer, spec, frame, num_q)
+    channels = config.model.channels
+    enc_state, dec_state = initial_stream_states(streamer, spec, frame, num_q, channels)
     frames, = jax.export.symbolic_shape("f")
-    audio = jax.ShapeDtypeStruct((1, frames * frame), jnp.float32)
+    audio = jax.ShapeDtypeStruct(audio_shape(config, 1, frames * frame), jnp.float32)
     codes = jax.ShapeDtypeStruct((1, frames, num_q), jnp.int32)
     scalar = jax.ShapeDtypeStruct((), jnp.int32)
     exported = {
@@ -261,9 +268,11 @@ def write_bundle(config, weights: dict, out: str, step: int | None = None,
     for name, function in exported.items():
         with open(os.path.join(tmp, name), "wb") as f:
             f.write(function.serialize())
-    manifest = {"format_version": FLOAT16_FORMAT_VERSION if half else FORMAT_VERSION,
+    version = (CHANNELS_FORMAT_VERSION if channels > 1
+               else FLOAT16_FORMAT_VERSION if half else FORMAT_VERSION)
+    manifest = {"format_version": version,
                 "sha256": content_hash(tmp, code_counts is not None),
-                "sample_rate": config.sample_rate, "frame_size": frame,
+                "sample_rate": config.sample_rate, "channels": channels, "frame_size": frame,
                 "num_quantizers": num_q, "codebook_size": config.quantizer.codebook_size,
                 "bits_per_code": bits_per_code(config), "step": step,
                 "film": config.model.film,

@@ -190,3 +190,211 @@ def test_every_discriminator_sees_the_channels_jointly(stereo_config, kind):
     for (logits, feats), (other, _) in zip(outputs, swapped):
         assert np.isfinite(np.asarray(logits)).all() and len(feats) >= 3
         assert not np.allclose(logits, other)  # left and right are not interchangeable to it
+
+
+# ----------------------------------------------------------------------------- bitstream
+
+
+def test_the_header_carries_the_channel_count_and_mono_keeps_version_1():
+    import dataclasses
+    import struct
+
+    from sscodec import bitstream
+    from sscodec.bitstream import BitstreamError, Header
+
+    fields = dict(model_hash=bytes(range(16)), sample_rate=48000, frame_size=320,
+                  num_quantizers=2, bits_per_code=10, num_frames=3, original_length=900,
+                  original_rate=44100)
+    codes = np.arange(6).reshape(3, 2)
+    stereo = bitstream.write(codes, Header(**fields, channels=2))
+    header, got = bitstream.read(stereo)
+    assert (header.version, header.channels) == (2, 2) and header.size == bitstream.HEADER_SIZE + 1
+    np.testing.assert_array_equal(got, codes)
+    assert bitstream.read(bitstream.truncate(stereo, 1))[0].channels == 2
+    # A mono stream is written as before: version 1, the same bytes as the old 47-byte layout.
+    mono = bitstream.write(codes, Header(**fields))
+    old = struct.pack("<4sHH16sIHBBIQI", b"SSCD", 1, 0, fields["model_hash"], 48000, 320, 2, 10,
+                      3, 900, 44100)
+    assert mono.startswith(old + struct.pack("<I", __import__("zlib").crc32(old)))
+    assert bitstream.read(mono)[0] == Header(**fields, version=1, channels=1)
+    for wrong in (Header(**fields, channels=2, version=1),
+                  dataclasses.replace(Header(**fields), channels=2)):  # replace keeps version 1
+        with pytest.raises(ValueError, match="version 1 holds mono streams only, not 2"):
+            bitstream.write(codes, wrong)
+        with pytest.raises(ValueError, match="version 1 holds mono streams only, not 2"):
+            wrong.pack()
+    with pytest.raises(BitstreamError, match="channels 2, the model's is 1"):
+        bitstream.check_model(header, 48000, 320, 10, 2, channels=1)
+    bitstream.check_model(header, 48000, 320, 10, 2, channels=2)
+
+
+# ----------------------------------------------------------------------------- codec
+
+
+@pytest.fixture(scope="module")
+def stereo_run(tmp_path_factory):
+    """tiny_stereo trained 2 steps on the embedded corpus (mono files in both channels), with
+    validation and samples at step 2, then exported with entropy tables: a real stereo bundle."""
+    from tests.conftest import sscodec
+
+    root = tmp_path_factory.mktemp("stereo")
+    sscodec("train", "--config", os.path.join(ROOT, "experiments", "tiny_stereo.py"),
+            "--workdir", str(root / "run"), "--config.num_steps=2",
+            "--config.train.sample_every=2", "--config.train.eval_every=2",
+            "--config.train.eval_clips=2", "--config.train.eval_metrics=('mel',)",
+            "--config.train.progress=false")
+    sscodec("export", "--workdir", str(root / "run"), "--out", str(root / "bundle"),
+            "--entropy-seconds", "10")
+    return root
+
+
+@pytest.fixture(scope="module")
+def stereo_bundle(stereo_run):
+    return str(stereo_run / "bundle")
+
+
+def test_a_stereo_run_validates_and_writes_stereo_samples(stereo_run):
+    import json
+
+    rows = [json.loads(line) for line in open(stereo_run / "run" / "metrics.jsonl")]
+    evals = [r for r in rows if "eval/mel@0.9kbps" in r]
+    assert evals and evals[-1]["step"] == 2 and evals[-1]["eval/failed_scores"] == 0
+    samples = sorted((stereo_run / "run" / "samples").glob("*/*.wav"))
+    assert samples and all(sf.info(str(p)).channels == 2 for p in samples)
+    assert json.load(open(stereo_run / "run" / "config.json"))["model"]["channels"] == 2
+
+
+@pytest.fixture(scope="module")
+def stereo_codec(stereo_bundle):
+    from sscodec import Codec
+    return Codec.load(stereo_bundle)
+
+
+@pytest.fixture(scope="module")
+def music(stereo_codec):
+    """3.1 s of two unrelated signals (speech left, music right) at the codec's rate."""
+    rate = stereo_codec.sample_rate
+    return two_signals(rate, 3.2)[: 3 * rate + 2345]
+
+
+def test_the_bundle_codes_two_channels(stereo_bundle, stereo_codec, music):
+    import json
+
+    manifest = json.load(open(os.path.join(stereo_bundle, "manifest.json")))
+    assert manifest["channels"] == 2 and manifest["format_version"] == 4
+    assert stereo_codec.channels == 2 and stereo_codec.sample_rate == 48000
+    codes = stereo_codec.encode(music, 48000)
+    frames = -(-len(music) // 320)
+    assert codes.shape == (frames, 4)
+    audio = stereo_codec.decode(codes)
+    assert audio.shape == (frames * 320, 2) and audio.dtype == np.float32
+    assert not np.allclose(audio[:, 0], audio[:, 1])
+    # mono input is duplicated into both channels; other channel counts are refused
+    mono = stereo_codec.encode(music[:, 0], 48000)
+    np.testing.assert_array_equal(mono, stereo_codec.encode(music[:, [0, 0]], 48000))
+    with pytest.raises(ValueError, match="codes 2 channels .* got audio of 3 channels"):
+        stereo_codec.encode(np.zeros((4800, 3), np.float32), 48000)
+    # another rate: resampled per channel
+    assert stereo_codec.encode(two_signals(44100, 1.0), 44100).shape == (150, 4)
+
+
+def stream(codec, audio, sizes):
+    encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+    codes, out, pos, i = [], [], 0, 0
+    while pos < len(audio):
+        n = sizes[i % len(sizes)]
+        codes.append(encoder.push(audio[pos: pos + n]))
+        out.append(decoder.push(codes[-1]))
+        pos, i = pos + n, i + 1
+    codes.append(encoder.flush())
+    out.append(decoder.push(codes[-1]))
+    return np.concatenate(codes), np.concatenate(out)
+
+
+@pytest.mark.parametrize("sizes", [[1], [320], [5000], [1, 700, 4099, 31]])
+def test_streaming_equals_offline_in_stereo(stereo_codec, music, sizes):
+    audio = music if sizes != [1] else music[:2000]
+    offline = stereo_codec.encode(audio, stereo_codec.sample_rate)
+    codes, out = stream(stereo_codec, audio, sizes)
+    np.testing.assert_array_equal(codes, offline)  # bit for bit
+    assert out.shape == (len(offline) * 320, 2)
+    np.testing.assert_allclose(out, stereo_codec.decode(offline), rtol=0, atol=1e-5)
+
+
+def test_stereo_streaming_latency_is_one_frame(stereo_codec, music):
+    encoder, decoder = stereo_codec.stream_encoder(), stereo_codec.stream_decoder()
+    assert encoder.push(music[:319]).shape == (0, 4)
+    first = encoder.push(music[319:320])
+    assert first.shape == (1, 4) and decoder.push(first).shape == (320, 2)
+    assert decoder.push(np.zeros((0, 4), np.int32)).shape == (0, 2)
+
+
+def test_a_stereo_file_round_trips_through_ssc(stereo_bundle, stereo_codec, tmp_path):
+    from sscodec import bitstream
+    from tests.conftest import sscodec
+
+    x = two_signals(44100, 2.0)
+    sf.write(tmp_path / "in.wav", x, 44100)
+    sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "x.ssc"),
+            "--model", stereo_bundle)
+    data = (tmp_path / "x.ssc").read_bytes()
+    header = bitstream.read_header(data)
+    assert (header.channels, header.version, header.original_length) == (2, 2, len(x))
+    for name in ("out.flac", "out.wav"):
+        sscodec("decompress", str(tmp_path / "x.ssc"), str(tmp_path / name),
+                "--model", stereo_bundle)
+        info = sf.info(str(tmp_path / name))
+        assert (info.channels, info.samplerate, info.frames) == (2, 44100, len(x))
+        assert info.format == name.split(".")[1].upper()
+    y, _ = sf.read(str(tmp_path / "out.flac"), dtype="float32")
+    # the file holds the model's own decoding of each channel, in order
+    direct = stereo_codec.decode(stereo_codec.encode(x, 44100))
+    import soxr
+    direct = soxr.resample(direct, 48000, 44100)[: len(x)]
+    for c in range(2):
+        assert np.corrcoef(y[:, c], direct[:, c])[0, 1] > 0.99
+    assert np.abs(np.corrcoef(y[:, 0], y[:, 1])[0, 1]) < 0.99  # two channels, not one copied
+    # a mono file is coded into both channels
+    sf.write(tmp_path / "mono.wav", x[:, 0], 44100)
+    sscodec("compress", str(tmp_path / "mono.wav"), str(tmp_path / "m.ssc"), "--model",
+            stereo_bundle)
+    assert bitstream.read_header((tmp_path / "m.ssc").read_bytes()).channels == 2
+
+
+def test_mono_bundles_and_streams_from_before_still_decode(stereo_codec, tmp_path):
+    """The shipped model (bundle format 3, no "channels" in its manifest) and a version 1 .ssc."""
+    from sscodec import Codec, bitstream
+    from sscodec.codec_io import decode_from_stream, encode_to_stream
+
+    codec = Codec.load("speech_cpu_24khz")
+    assert "channels" not in codec.manifest and codec.channels == 1
+    speech = two_signals(24000, 1.0)[:, 0]
+    header, data = encode_to_stream(codec, speech, 24000, kbps=3)
+    assert header.version == 1 and data[4:6] == b"\x01\x00"
+    _, audio = decode_from_stream(codec, data)
+    assert audio.ndim == 1
+    # stereo input to a mono model is mixed down, as before
+    stereo = np.stack([speech, 0.5 * speech], 1)
+    np.testing.assert_array_equal(codec.encode(stereo, 24000), codec.encode(0.75 * speech, 24000))
+    with pytest.raises(bitstream.BitstreamError, match="another model"):
+        decode_from_stream(stereo_codec, data)
+
+
+def test_a_bundle_that_lies_about_its_channels_is_refused(stereo_bundle, tmp_path):
+    import json
+    import shutil
+
+    from sscodec.codec import BundleError, Codec
+
+    lying = tmp_path / "lying"
+    shutil.copytree(stereo_bundle, lying)
+    manifest = json.load(open(lying / "manifest.json"))
+    manifest["channels"] = 1
+    json.dump(manifest, open(lying / "manifest.json", "w"))
+    with pytest.raises(BundleError, match="does not take audio of 320 samples per frame"):
+        Codec.load(str(lying))
+    manifest["channels"] = 0
+    json.dump(manifest, open(lying / "manifest.json", "w"))
+    with pytest.raises(BundleError, match="channels must be an integer in 1..255"):
+        Codec.load(str(lying))
+

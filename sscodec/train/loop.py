@@ -221,7 +221,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, resume: str | None =
     samples = None
     if is_main and config.train.sample_every > 0:
         clips = load_sample_clips(data.sources, config.train.sample_seconds, config.sample_rate,
-                                  samples_per_frame(config))
+                                  samples_per_frame(config), config.model.channels)
         depths = config.train.sample_depths or (
             sorted({1, config.quantizer.num_quantizers}) if config.quantizer.dropout
             else [config.quantizer.num_quantizers])

@@ -48,10 +48,14 @@ class MetricWriter:
         self._tb.flush()
 
     def audio(self, tag: str, samples: np.ndarray, step: int, sample_rate: int) -> None:
-        """Adds mono audio ([T] floats, clipped to [-1, 1]) to TensorBoard; flushed by `write`."""
+        """Adds audio ([T] floats, clipped to [-1, 1]) to TensorBoard; flushed by `write`.
+        TensorBoard plays mono, so [T, C] is mixed down (samples/ keeps the channels)."""
         if not self.enabled:
             return
-        samples = np.clip(np.asarray(samples, np.float32).reshape(-1), -1.0, 1.0)
+        samples = np.asarray(samples, np.float32)
+        if samples.ndim == 2:
+            samples = samples.mean(axis=1)
+        samples = np.clip(samples.reshape(-1), -1.0, 1.0)
         self._tb.add_audio(tensorboard_tag(tag), samples, step, sample_rate=sample_rate)
 
     def close(self) -> None:
@@ -66,8 +70,9 @@ def read_metrics(workdir: str) -> list[dict]:
 
 
 def load_sample_clips(sources: Sequence[Source], seconds: float, sample_rate: int,
-                      frame_size: int) -> dict[str, np.ndarray]:
-    """The start of the first item of each kind in each source, trimmed to whole frames."""
+                      frame_size: int, channels: int = 1) -> dict[str, np.ndarray]:
+    """The start of the first item of each kind in each source, trimmed to whole frames
+    ([T], or [T, channels] when channels > 1)."""
     clips = {}
     for source in sources:
         seen = set()
@@ -76,7 +81,7 @@ def load_sample_clips(sources: Sequence[Source], seconds: float, sample_rate: in
             if kind in seen:
                 continue
             try:
-                x = source.clip(i, seconds, sample_rate)
+                x = source.clip(i, seconds, sample_rate, channels)
             except AudioReadError:
                 continue
             seen.add(kind)
@@ -89,7 +94,8 @@ def load_sample_clips(sources: Sequence[Source], seconds: float, sample_rate: in
 
 
 def reconstruct_fn(generator):
-    """jit(gen_params, quantizer, audio [B, T], n_q) -> the codec's output [B, T] at depth n_q
+    """jit(gen_params, quantizer, audio [B, T] (or [B, T, C]), n_q) -> the codec's output of the
+    same shape at depth n_q
     (static: one compile per depth and input shape)."""
 
     def reconstruct(gen_params, quantizer, audio, n_q):

@@ -11,7 +11,8 @@ scores each clip with sscodec.metrics and averages over the clips:
     eval/mel@0.45kbps, eval/visqol_speech@0.45kbps, eval/pesq@0.45kbps, ..., eval/pesq@1.8kbps
 
 (the kbps of `kbps_for_num_quantizers`, written with :g), plus `eval/failed_scores` and
-`perf/eval_seconds`. "mel" is the paper-form reconstruction loss with the config's mel settings
+`perf/eval_seconds`. A multi-channel model (`model.channels` > 1) codes [T, C] clips (mono files
+duplicated into every channel) and each score is the mean of the channels' scores. "mel" is the paper-form reconstruction loss with the config's mel settings
 (lower is better; the paper's form whatever `loss.mel_loss` trains with, so recipes compare); the speech metrics (visqol_speech, pesq, stoi) skip clips labelled music. A
 score that fails on a clip (PESQ's "no utterances detected", a NaN from ViSQOL on a silent
 decode, any exception) is left out of that metric's average, logged and counted in
@@ -56,14 +57,16 @@ POSTFIX_ORDER = ("pesq", "visqol_speech", "visqol_audio", "stoi", "si_sdr", "mel
 @dataclasses.dataclass
 class EvalClip:
     name: str
-    audio: np.ndarray  # float32 [T], whole frames, peak -3 dBFS
+    audio: np.ndarray  # float32 [T] (or [T, C]), whole frames, peak -3 dBFS
     speech: bool  # speech metrics are scored on it (anything not labelled music)
 
 
 def select_clips(spec: str, count: int, seconds: float, sample_rate: int, frame_size: int, *,
-                 seed: int = 0, data_dir: str = "", min_samples: int = 0) -> list[EvalClip]:
+                 seed: int = 0, data_dir: str = "", min_samples: int = 0,
+                 channels: int = 1) -> list[EvalClip]:
     """The first `count` usable items of `spec` ("" = the embedded corpus) in a seeded order,
-    speech first: the first `seconds` of each, cut to whole frames and peak-normalized."""
+    speech first: the first `seconds` of each, cut to whole frames and peak-normalized
+    ([T, channels] when channels > 1)."""
     spec = spec or "embedded"
     source = open_source(spec, data_dir=data_dir)
     order = np.random.default_rng(seed).permutation(len(source))
@@ -74,7 +77,7 @@ def select_clips(spec: str, count: int, seconds: float, sample_rate: int, frame_
     for i in candidates:
         if len(clips) == count:
             break
-        read = eval_data._read_clips(source, [i], seconds, sample_rate, skipped)
+        read = eval_data._read_clips(source, [i], seconds, sample_rate, skipped, channels)
         if not read:
             continue  # unreadable, non-finite, silent or under 0.5 s (listed in `skipped`)
         name, x = read[0]
@@ -112,7 +115,9 @@ class Validator:
             raise ValueError(f"train.eval_metrics: unknown {unknown}; known: {', '.join(METRICS)}")
         self.clips = list(clips)
         length = max(len(c.audio) for c in self.clips)
-        self._batch = np.zeros((len(self.clips), length), np.float32)  # zero-padded, one shape
+        # zero-padded, one shape: [clips, T] or [clips, T, C]
+        self._batch = np.zeros((len(self.clips), length) + self.clips[0].audio.shape[1:],
+                               np.float32)
         for k, clip in enumerate(self.clips):
             self._batch[k, : len(clip.audio)] = clip.audio
         self._fn = reconstruct_fn(generator) if generator is not None else None
@@ -136,7 +141,8 @@ class Validator:
         clips = select_clips(t.eval_data, t.eval_clips, t.eval_seconds, config.sample_rate,
                              samples_per_frame(config), seed=config.seed,
                              data_dir=config.data.data_dir,
-                             min_samples=max(config.loss.mel_windows))
+                             min_samples=max(config.loss.mel_windows),
+                             channels=config.model.channels)
         log.info("eval: %d clip(s) of %s every %d steps at %s kbps: %s", len(clips),
                  t.eval_data or "embedded", t.eval_every,
                  " and ".join(f"{kbps_for_num_quantizers(config, n):g}"
@@ -158,6 +164,9 @@ class Validator:
         return f"eval/{metric}@{self.kbps[n_q]:g}kbps"
 
     def _score_one(self, metric: str, ref: np.ndarray, est: np.ndarray) -> float | None:
+        if ref.ndim == 2:  # [T, C]: the mean of the channels' scores (None if one is undefined)
+            values = [self._score_one(metric, ref[:, c], est[:, c]) for c in range(ref.shape[1])]
+            return None if None in values else float(np.mean(values))
         rate = self.sample_rate
         if metric == "mel":
             return metrics.mel_distance(ref, est, rate, **self._mel)
@@ -174,7 +183,7 @@ class Validator:
         raise ValueError(f"unknown eval metric {metric!r}")
 
     def reconstruct(self, params: Mapping) -> dict[int, np.ndarray]:
-        """{n_q: [clips, T] output} for each validation depth, from host or device params
+        """{n_q: [clips, T] (or [clips, T, C]) output} for each validation depth, from host or device params
         ({"gen_params", "quantizer"})."""
         params = jax.device_put({"gen_params": params["gen_params"],
                                  "quantizer": params["quantizer"]})

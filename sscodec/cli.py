@@ -7,7 +7,8 @@
   sscodec export --workdir runs/tiny --out states/tiny --training-state   (for fine-tuning)
   sscodec compress IN.wav OUT.ssc [--model NAME|BUNDLE] [--kbps 1.8] [--raw] [--denoise]
   sscodec decompress IN.ssc OUT.wav [--model NAME|BUNDLE]    (paths may be - for stdin/stdout;
-                                    the default model is the shipped speech_cpu_24khz)
+                                    the default model is the shipped speech_cpu_24khz; OUT.flac
+                                    writes FLAC; a stereo model's files keep both channels)
   sscodec ship --workdir runs/speech_cpu --name speech_cpu_24khz --eval-data data/asterisk/eval
                [--config experiments/speech_cpu_24khz.py] [--kbps 1.5,3,6] [--out DIR]
   sscodec eval --model bundles/tiny (or --workdir runs/tiny) --data embedded --kbps 0.9,1.8
@@ -101,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_ship_parser(sub)
 
     for name, what in (("compress", "audio file -> .ssc stream"),
-                       ("decompress", ".ssc stream -> WAV at the original rate and length")):
+                       ("decompress", ".ssc stream -> WAV (FLAC for a .flac path) at the "
+                                      "original rate and length, in the model's channels")):
         p = sub.add_parser(name, help=what)
         p.add_argument("input", help="input path, or - for stdin")
         p.add_argument("output", help="output path, or - for stdout")
@@ -277,7 +279,8 @@ def _codec_command(args: argparse.Namespace) -> int:
         header, size = codec_io.decompress(codec, args.input, args.output)
     seconds = header.num_frames * header.frame_size / header.sample_rate
     actual = actual_bits_per_second(size, header) / 1000 if header.num_frames else 0.0
-    print(f"{args.command}ed {seconds:.2f} s at {header.num_quantizers} quantizers: "
+    channels = f" of {header.channels} channels" if header.channels > 1 else ""
+    print(f"{args.command}ed {seconds:.2f} s{channels} at {header.num_quantizers} quantizers: "
           f"{bits_per_second(header) / 1000:g} kbps of codes, {actual:.3g} kbps as stored"
           f"{' (entropy coded)' if header.entropy_coded else ''}", file=sys.stderr)
     return 0

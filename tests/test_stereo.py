@@ -335,8 +335,9 @@ def test_a_stereo_file_round_trips_through_ssc(stereo_bundle, stereo_codec, tmp_
 
     x = two_signals(44100, 2.0)
     sf.write(tmp_path / "in.wav", x, 44100)
-    sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "x.ssc"),
-            "--model", stereo_bundle)
+    out = sscodec("compress", str(tmp_path / "in.wav"), str(tmp_path / "x.ssc"),
+                  "--model", stereo_bundle)
+    assert b"compressed 2.00 s of 2 channels at 4 quantizers" in out.stderr
     data = (tmp_path / "x.ssc").read_bytes()
     header = bitstream.read_header(data)
     assert (header.channels, header.version, header.original_length) == (2, 2, len(x))

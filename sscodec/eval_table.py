@@ -16,6 +16,15 @@ METRIC_LABELS = {
 CATEGORY_ORDER = ("all", "clean_speech", "noisy_speech", "music", "audio")
 
 
+def metric_label(name: str) -> str:
+    """A column title: METRIC_LABELS', with a per-channel view's name after it ("ViSQOL audio
+    side" for visqol_audio_side)."""
+    if name in METRIC_LABELS:
+        return METRIC_LABELS[name]
+    base, _, view = name.rpartition("_")
+    return f"{METRIC_LABELS[base]} {view}" if base in METRIC_LABELS else name
+
+
 def mean_ci(values: Sequence[float]) -> dict:
     """Mean, 95% confidence half-width (normal approximation) and count of the non-None values."""
     values = [v for v in values if v is not None]
@@ -57,9 +66,9 @@ def cell(stat: dict | None, digits: int = 2) -> str:
 
 def summary_table(entries: Sequence[dict], metric_names: Sequence[str]) -> str:
     """A Markdown table: one row per system point, one column per metric (mean ± 95% CI)."""
-    metric_names = [m for m in metric_names if any(e[m]["mean"] is not None for e in entries)]
-    head = ["system", "kbps", "kbps actual", "clips"] + [METRIC_LABELS.get(m, m)
-                                                         for m in metric_names]
+    metric_names = [m for m in metric_names
+                    if any(e.get(m) and e[m]["mean"] is not None for e in entries)]
+    head = ["system", "kbps", "kbps actual", "clips"] + [metric_label(m) for m in metric_names]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
         cells = [e["system"], f"{e['kbps']:g}", f"{e['kbps_actual']:.2f}", str(e["clips"])]
@@ -83,9 +92,19 @@ def format_markdown(result: dict) -> str:
                  "over duration.")
     categories = sorted({e["category"] for e in result["summary"]},
                         key=lambda c: CATEGORY_ORDER.index(c) if c in CATEGORY_ORDER else 99)
+    channels = result.get("channels", 1)
+    if channels > 1:
+        parts.append(f"{channels} channels: each score is the mean over the channels; the "
+                     "second table scores each channel" + (" and the mid (L + R) / 2 and side "
+                                                           "(L - R) / 2 signals" if channels == 2
+                                                           else "") + " (a side of silence, "
+                     "as from a mono file, has no scores). Baselines code the mono mix.")
+    from sscodec.metrics import view_names
     for category in categories:
         entries = [e for e in result["summary"] if e["category"] == category]
         parts += ["", f"## {category.replace('_', ' ')}", "", summary_table(entries, metric_names)]
+        if channels > 1:
+            parts += ["", summary_table(entries, view_names(metric_names, channels))]
     speed = result.get("speed")
     if speed:
         parts += ["", f"Speed: encode {speed['encode_rtf']:.1f}x, decode {speed['decode_rtf']:.1f}x "

@@ -9,6 +9,11 @@ the size of that stream, as Opus's is the size of its Ogg file.
 Results: `eval.json` (settings, clips, one row per clip and point, a summary per system, bitrate
 and category with 95% confidence intervals, the model's speed) and `eval.md` (the summary as
 Markdown tables, one per category).
+
+A multi-channel model is evaluated on [T, C] clips (mono files duplicated into every channel):
+each metric is the mean over the channels, and rows and summary add each metric per channel and,
+in stereo, on mid and side (`metrics.score_channels`; eval.md has a table of them). The
+baselines code the mono mix and their output is scored as every channel.
 """
 
 from __future__ import annotations
@@ -151,9 +156,9 @@ def score_points(points: Sequence[SystemPoint], eval_set: EvalSet,
         for point in points:
             bar.set_postfix_str(f"{point.system} {point.kbps:g} kbps", refresh=False)
             audio, achieved = point.code(clip, eval_set.sample_rate)
-            scores = metrics.score(clip.reference, np.asarray(audio, np.float32),
-                                   eval_set.sample_rate, speech=clip.speech, visqol=visqol,
-                                   metrics=metric_names)
+            scorer = metrics.score_channels if clip.reference.ndim == 2 else metrics.score
+            scores = scorer(clip.reference, np.asarray(audio, np.float32), eval_set.sample_rate,
+                            speech=clip.speech, visqol=visqol, metrics=metric_names)
             rows.append({"system": point.system, "kbps": round(point.kbps, 6),
                          "kbps_actual": round(achieved, 4), "category": clip.category,
                          "clip": clip.name, **scores})
@@ -232,9 +237,11 @@ def run_eval(out: str, *, model: str | None = None, workdir: str | None = None,
     if not points:
         raise ValueError("nothing to evaluate: give --model/--workdir or baselines")
     sample_rate = codec.sample_rate if codec is not None else 24_000
+    channels = codec.channels if codec is not None else 1
     eval_set = build_eval_set(data, noise=noise, sample_rate=sample_rate,
                               clip_seconds=clip_seconds, per_category=per_category,
-                              categories=categories, seed=seed, data_dir=data_dir)
+                              categories=categories, seed=seed, data_dir=data_dir,
+                              channels=channels)
     log.info("evaluating %d system points on %d clips", len(points), len(eval_set.clips))
     rows = score_points(points, eval_set, metric_names, progress)
     result = {
@@ -248,8 +255,11 @@ def run_eval(out: str, *, model: str | None = None, workdir: str | None = None,
         "clips": eval_set.describe(),
         "skipped": [{"item": i, "reason": r} for i, r in eval_set.skipped],
         "rows": rows,
-        "summary": summarize(rows, metric_names),
+        "summary": summarize(rows, list(metric_names) + (
+            metrics.view_names(metric_names, channels) if channels > 1 else [])),
     }
+    if channels > 1:
+        result["channels"] = channels
     write_results(out, result)
     return result
 

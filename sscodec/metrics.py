@@ -14,6 +14,15 @@ each resamples (with soxr) to the rate its reference implementation expects:
 The first three only make sense on speech (`SPEECH_METRICS`). `score` computes any subset and
 returns None, with a logged warning, where a metric is undefined for the input (silence, audio
 too short): the results go into JSON, so they are never inf or NaN.
+
+Stereo (`score_channels`): every metric on each channel and, for two channels, on the mid
+(L + R) / 2 and the side (L - R) / 2 signals, as `METRIC_left`, `METRIC_right`, `METRIC_mid`,
+`METRIC_side` (`METRIC_ch0`, ... for more channels), and `METRIC` itself the mean over the
+channels. Mid scores what a mono listener hears; side scores the stereo image, which a codec
+that collapsed both channels into one would lose (its side is silence). A view that is silent in
+the reference (the side of a mono file in both channels) is None for every metric: scores
+against silence are undefined or meaningless (ViSQOL gives 4.7 or NaN). `score` itself scores
+one mono signal, mixing multi-channel input down, as it always has.
 """
 
 from __future__ import annotations
@@ -218,6 +227,62 @@ def check_metrics(names: Sequence[str]) -> None:
     unknown = [m for m in names if m not in ALL_METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(ALL_METRICS)}")
+
+
+STEREO_VIEWS = ("left", "right", "mid", "side")
+
+
+def channel_views(x: np.ndarray) -> dict[str, np.ndarray]:
+    """[T, 2] -> {"left", "right", "mid": (L + R) / 2, "side": (L - R) / 2}; [T, C] with C != 2
+    -> {"ch0": ..., "ch1": ..., ...}."""
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"expected non-empty [T, channels] audio, got shape {x.shape}")
+    if x.shape[1] == 2:
+        left, right = x[:, 0], x[:, 1]
+        return {"left": left, "right": right, "mid": (left + right) / 2, "side": (left - right) / 2}
+    return {f"ch{c}": x[:, c] for c in range(x.shape[1])}
+
+
+def view_names(metric_names: Sequence[str], channels: int) -> list[str]:
+    """The per-view keys `score_channels` adds for `channels` channels, metric by metric."""
+    views = STEREO_VIEWS if channels == 2 else [f"ch{c}" for c in range(channels)]
+    return [f"{m}_{v}" for m in metric_names for v in views]
+
+
+def score_channels(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
+                   speech: bool, visqol: Visqol | None = None,
+                   metrics: Sequence[str] = ALL_METRICS) -> dict[str, float | None]:
+    """`score` of multi-channel audio: reference [T, C]; estimate [T', C], or mono [T'] (a mono
+    codec's output, heard in every channel). For each metric: METRIC_<view> for every view of
+    `channel_views` (None throughout for a view silent in the reference) and METRIC, the mean of
+    the channels' scores (None if one is undefined)."""
+    ref = np.asarray(reference, np.float64)
+    est = np.asarray(estimate, np.float64)
+    if ref.ndim != 2:
+        raise ValueError(f"score_channels takes [T, channels] references, got shape {ref.shape}")
+    if est.ndim == 1:
+        est = np.repeat(est[:, None], ref.shape[1], axis=1)
+    if est.ndim != 2 or est.shape[1] != ref.shape[1]:
+        raise ValueError(f"the estimate's shape {est.shape} does not match the reference's "
+                         f"{ref.shape[1]} channels")
+    if visqol is None and {"visqol_audio", "visqol_speech"} & set(metrics):
+        visqol = Visqol()
+    est = fit_length(est, len(ref))
+    ref_views, est_views = channel_views(ref), channel_views(est)
+    # Silent: below -100 dB of the reference's peak (exactly 0 for the side of a mono file).
+    floor = 1e-5 * max(float(np.max(np.abs(ref))), 1e-12)
+    per_view = {v: score(ref_views[v], est_views[v], sample_rate, speech=speech, visqol=visqol,
+                         metrics=metrics) if np.max(np.abs(ref_views[v])) > floor
+                else dict.fromkeys(metrics) for v in ref_views}
+    channel_keys = list(ref_views)[: ref.shape[1]]  # left, right (or ch0, ch1, ...)
+    results: dict[str, float | None] = {}
+    for name in metrics:
+        values = [per_view[v][name] for v in channel_keys]
+        results[name] = None if None in values else float(np.mean(values))
+    for name in metrics:
+        results.update({f"{name}_{v}": per_view[v][name] for v in ref_views})
+    return results
 
 
 def score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *, speech: bool,

@@ -399,3 +399,46 @@ def test_a_bundle_that_lies_about_its_channels_is_refused(stereo_bundle, tmp_pat
     with pytest.raises(BundleError, match="channels must be an integer in 1..255"):
         Codec.load(str(lying))
 
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def test_stereo_scores_per_channel_and_on_mid_and_side():
+    from sscodec import metrics
+
+    x = two_signals(24000, 1.0)
+    names = ("si_sdr", "mel_distance")
+    same = metrics.score_channels(x, x, 24000, speech=False, metrics=names)
+    assert same["si_sdr"] == same["si_sdr_left"] == same["si_sdr_side"] == 100.0
+    assert same["mel_distance_mid"] == 0.0
+    swapped = metrics.score_channels(x, x[:, ::-1], 24000, speech=False, metrics=names)
+    assert swapped["si_sdr_left"] < 0 and swapped["si_sdr_right"] < 0
+    # L + R is unchanged by a swap, and L - R only changes sign (SI-SDR ignores polarity)
+    assert swapped["si_sdr_mid"] == swapped["si_sdr_side"] == 100.0
+    mono = metrics.score_channels(x, x.mean(axis=1), 24000, speech=False, metrics=names)
+    assert mono["si_sdr_mid"] == pytest.approx(100.0, abs=1e-3)
+    assert mono["si_sdr_side"] == -100.0  # a silent side: no image at all
+    assert mono["si_sdr"] == pytest.approx((mono["si_sdr_left"] + mono["si_sdr_right"]) / 2)
+    assert metrics.view_names(["pesq"], 2) == ["pesq_left", "pesq_right", "pesq_mid",
+                                               "pesq_side"]
+    # mono scoring is unchanged: score() mixes channels down
+    assert metrics.score(x, x, 24000, speech=False, metrics=("si_sdr",)) == {"si_sdr": 100.0}
+
+
+def test_eval_scores_a_stereo_model_per_channel(stereo_bundle, tmp_path):
+    from sscodec.evaluate import run_eval
+
+    result = run_eval(str(tmp_path / "eval"), model=stereo_bundle, data="embedded",
+                      kbps=[3.6], baseline_names=["opus"], opus_kbps=[12],
+                      categories=["music"], per_category=2, clip_seconds=1.0,
+                      metric_names=("si_sdr", "visqol_audio"), speed=False, progress=False)
+    assert result["channels"] == 2
+    row = result["rows"][0]
+    assert {"si_sdr_left", "si_sdr_right", "si_sdr_mid", "visqol_audio_side"} <= set(row)
+    # the embedded corpus is mono: both channels of a clip are one file, the side is silence
+    assert row["visqol_audio_side"] is None and row["visqol_audio_mid"] is not None
+    summary = [e for e in result["summary"] if e["category"] == "music"]
+    assert {e["system"] for e in summary} == {"bundle", "Opus"}
+    assert all(e["si_sdr_mid"]["n"] == 2 for e in summary)
+    markdown = (tmp_path / "eval" / "eval.md").read_text()
+    assert "ViSQOL audio mid" in markdown and "2 channels" in markdown

@@ -305,15 +305,34 @@ def run_sweep(sweep: Sweep, out: str, only: Sequence[str] | None = None, smoke: 
         run_eval(os.path.join(where, "eval"), workdir=os.path.join(where, "run"),
                  name=point.name, kbps=point.kbps, baseline_names=(), denoise=point.denoise,
                  progress=progress, **settings)
-        # This run's wall time (a resumed point counts its last run only); `sscodec report`.
+        # For `sscodec report`: the run's training clock (kept across resumes and preemptions)
+        # where it logged one, else this call's, and the evaluation's wall time.
+        train_s = _train_seconds(os.path.join(where, "run"))
         write_json(os.path.join(where, "timing.json"),
-                   {"train_s": trained - started, "eval_s": time.monotonic() - trained,
-                    "machine": host_description()})
+                   {"train_s": trained - started if train_s is None else train_s,
+                    "eval_s": time.monotonic() - trained, "machine": host_description()})
     if sweep.wants_baselines(only) and not os.path.isfile(
             os.path.join(out, BASELINES, "eval.json")):
         log.info("baselines: %s", ", ".join(sweep.baselines))
         run_eval(os.path.join(out, BASELINES), baseline_names=sweep.baselines,
                  opus_kbps=sweep.opus_kbps, progress=progress, **settings)
+
+
+def _train_seconds(workdir: str) -> float | None:
+    """The last `perf/train_seconds` the run logged (its wall or CPU clock, summed over every
+    resume; train.time_budget_clock), or None."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        return None
+    seconds = None
+    with open(path) as f:
+        for line in f:
+            if '"perf/train_seconds"' in line:
+                try:
+                    seconds = json.loads(line)["perf/train_seconds"]
+                except (ValueError, KeyError):
+                    continue  # a line cut short by a crash
+    return seconds
 
 
 def result_path(final_eval: bool, out: str, name: str) -> str:

@@ -4,8 +4,10 @@ Strides (2, 4, 5, 8) at 48 kHz (150 Hz frames), both channels coded jointly, 4 q
 codes (150 Hz x 4 x 6 bits = 3.6 kbps at full depth), EnCodec's MS-STFT discriminator on both
 channels. On the embedded corpus, which is mono, both channels of every example carry the same
 file (see data_pipelines/audio_io.py); give it a folder of stereo files with
---config.data.train=FOLDER to learn distinct channels (tests/test_stereo.py does, on pairs of
-embedded files).
+--config.data.train=FOLDER to learn distinct channels. Give it the bits too: with these 4 x 64
+codes a tiny model spends them on one channel and decodes the other from it; with 8 x 1024 codes
+(--config.quantizer.codebook_size=1024 --config.quantizer.num_quantizers=8) it codes both
+(tests/test_stereo.py's slow test, on stereo pairs of embedded files at 24 kHz).
 
 Run:
   sscodec train --config experiments/tiny_stereo.py --workdir runs/tiny_stereo

@@ -12,6 +12,7 @@ from data_pipelines.audio_io import AudioReadError, EMBEDDED_DIR, read_audio, to
 from data_pipelines.sources import open_source
 from data_pipelines.transforms import ExampleMaker
 from sscodec.config import ConfigError, apply_overrides, default_config, validate
+from tests.test_streaming import stream
 from tests.conftest import ROOT
 
 SPEECH = os.path.join(EMBEDDED_DIR, "speech")
@@ -296,19 +297,6 @@ def test_the_bundle_codes_two_channels(stereo_bundle, stereo_codec, music):
         stereo_codec.encode(np.zeros((4800, 3), np.float32), 48000)
     # another rate: resampled per channel
     assert stereo_codec.encode(two_signals(44100, 1.0), 44100).shape == (150, 4)
-
-
-def stream(codec, audio, sizes):
-    encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
-    codes, out, pos, i = [], [], 0, 0
-    while pos < len(audio):
-        n = sizes[i % len(sizes)]
-        codes.append(encoder.push(audio[pos: pos + n]))
-        out.append(decoder.push(codes[-1]))
-        pos, i = pos + n, i + 1
-    codes.append(encoder.flush())
-    out.append(decoder.push(codes[-1]))
-    return np.concatenate(codes), np.concatenate(out)
 
 
 @pytest.mark.parametrize("sizes", [[1], [320], [5000], [1, 700, 4099, 31]])

@@ -35,13 +35,14 @@ from safetensors.numpy import load_file  # noqa: E402
 from sscodec import bundle_checks  # noqa: E402
 from sscodec.bundle_checks import BundleError  # noqa: E402,F401 - part of this module's API
 from sscodec.executables import CompiledFunction, write_file  # noqa: E402
+from sscodec.streaming import (BLOCK_FRAMES, FrameStep, StreamDecoder,  # noqa: E402
+                               StreamEncoder, zero_state)
 
 BUNDLE_FORMAT = 2
 # 3: params.safetensors may hold float16 tensors (manifest "params_dtype"), read back as float32.
 # 4: a multi-channel model (manifest "channels" > 1): its functions take and give [1, T, C].
 BUNDLE_FORMATS = (2, 3, 4)
 OFFLINE_FRAMES = 1500  # 20 s at 75 Hz: longer inputs are coded in blocks (bounded memory, progress)
-BLOCK_FRAMES = 64  # the largest chunk one streaming call takes
 MIN_BUCKET, TOP_BUCKET = 16, 1536  # offline lengths run padded to 16, 32, ..., 1024 or 1536 frames
 
 
@@ -119,6 +120,7 @@ class Codec:
         self.entropy_tables = entropy_tables  # sscodec.entropy.EntropyTables or None
         self._weights = jax.device_put(weights)  # once, not on every call
         self._functions = functions
+        self._frame_steps: dict[tuple, FrameStep] = {}  # sscodec.streaming's one-frame steps
         key = getattr(functions, "key", manifest["sha256"]) if executable_cache else None
         self._encode, self._decode, self._encode_step, self._decode_step = (
             CompiledFunction(lambda name=name: functions[name], name, key, executable_cache)
@@ -128,9 +130,18 @@ class Codec:
     def _initial_states(self) -> dict:
         # Committed to the device like the states the steps return: an uncommitted first state
         # would compile every step function twice.
-        return {name: jax.device_put(_zero_state(self._functions[f"{name}_stream"]),
+        return {name: jax.device_put(zero_state(self._functions[f"{name}_stream"]),
                                      jax.devices()[0])
                 for name in ("encode", "decode")}
+
+    def _frame_step(self, kind: str, n_q: int, denoise: int) -> FrameStep:
+        """The one-frame step of `kind` ("encode" / "decode") for streams of this n_q and
+        denoise switch, compiled on first use and shared by every stream (sscodec.streaming)."""
+        key = (kind, n_q, denoise)
+        if key not in self._frame_steps:
+            self._frame_steps[key] = FrameStep(self._functions[f"{kind}_stream"], self._weights,
+                                               n_q, denoise)
+        return self._frame_steps[key]
 
     @classmethod
     def load(cls, model: str, executable_cache: str | None = None) -> "Codec":
@@ -312,14 +323,6 @@ def _pad_time(x: np.ndarray, count: int) -> np.ndarray:
     return np.pad(x, [(0, count)] + [(0, 0)] * (x.ndim - 1))
 
 
-def _zero_state(exported) -> dict:
-    """The zero stream state of an exported step function (its second argument)."""
-    args = exported.in_tree.children()[0].children()
-    start = args[0].num_leaves
-    avals = exported.in_avals[start: start + args[1].num_leaves]
-    return jax.tree.unflatten(args[1], [np.zeros(a.shape, a.dtype) for a in avals])
-
-
 def _progress(blocks, seconds: float, seconds_per_block: float, what: str):
     from tqdm import tqdm
     # disable=None: a bar on a terminal only, never in pipes or logs
@@ -327,78 +330,3 @@ def _progress(blocks, seconds: float, seconds_per_block: float, what: str):
         for count, i in enumerate(blocks, 1):
             yield i
             bar.update(min(round(count * seconds_per_block), bar.total) - bar.n)
-
-
-def _pieces(frames: int) -> list[int]:
-    """Splits a run of frames into calls of power-of-two sizes up to BLOCK_FRAMES, so a stream
-    of any chunking compiles at most log2(BLOCK_FRAMES) + 1 shapes."""
-    out = []
-    while frames:
-        out.append(min(BLOCK_FRAMES, 1 << (frames.bit_length() - 1)))
-        frames -= out[-1]
-    return out
-
-
-class StreamEncoder:
-    """Audio chunks at the model rate -> codes of the frames they complete."""
-
-    def __init__(self, codec: Codec, num_quantizers: int, denoise: bool = False):
-        self.codec, self.num_quantizers = codec, num_quantizers
-        self._denoise = codec._denoise(denoise)
-        self._state = codec._initial_states["encode"]
-        self._pending = np.zeros((0,) if codec.channels == 1 else (0, codec.channels), np.float32)
-
-    def push(self, audio: np.ndarray) -> np.ndarray:
-        """Float audio at codec.sample_rate -> int32 codes [k, n_q] (k may be 0): mono [T] for a
-        mono model; [T, C] (or mono [T], duplicated) for a C-channel one."""
-        audio = np.asarray(audio, np.float32)
-        if self.codec.channels == 1 and audio.ndim != 1:
-            raise ValueError(f"stream chunks are mono [T], got shape {audio.shape}")
-        audio = self.codec._channels(audio)
-        self._pending = np.concatenate([self._pending, audio])
-        m = self.codec.frame_size
-        out, start = [], 0
-        for k in _pieces(len(self._pending) // m):
-            chunk = self._pending[start: start + k * m]
-            codes, self._state = self.codec._encode_step(
-                self.codec._weights, self._state, chunk[None], np.int32(self.num_quantizers),
-                self._denoise)
-            out.append(np.asarray(codes)[0, :, : self.num_quantizers])
-            start += k * m
-        self._pending = self._pending[start:]
-        if not out:
-            return np.zeros((0, self.num_quantizers), np.int32)
-        return np.concatenate(out).astype(np.int32)
-
-    def flush(self) -> np.ndarray:
-        """Pads the last partial frame with zeros (as offline encoding does) and codes it."""
-        if not len(self._pending):
-            return np.zeros((0, self.num_quantizers), np.int32)
-        return self.push(np.zeros((self.codec.frame_size - len(self._pending),)
-                                  + self._pending.shape[1:], np.float32))
-
-
-class StreamDecoder:
-    """Codes -> audio, frame_size samples per frame, as soon as the frame arrives."""
-
-    def __init__(self, codec: Codec, denoise: bool = False):
-        self.codec = codec
-        self._denoise = codec._denoise(denoise)
-        self._state = codec._initial_states["decode"]
-
-    def push(self, codes: np.ndarray) -> np.ndarray:
-        """int codes [k, n_q] -> float32 audio [k * frame_size] (or [k * frame_size, C])."""
-        codes = np.asarray(codes)
-        if codes.ndim == 2 and len(codes) == 0:
-            channels = self.codec.channels
-            return np.zeros((0,) if channels == 1 else (0, channels), np.float32)
-        codes = self.codec._check_codes(codes)
-        full = self.codec._all_columns(codes)
-        out, start = [], 0
-        for k in _pieces(len(codes)):
-            audio, self._state = self.codec._decode_step(
-                self.codec._weights, self._state, full[:, start: start + k],
-                np.int32(codes.shape[1]), self._denoise)
-            out.append(np.asarray(audio, np.float32)[0])
-            start += k
-        return np.concatenate(out)

@@ -9,6 +9,7 @@ import soundfile as sf
 from hypothesis import given, settings, strategies as st
 
 from sscodec import codec as codec_module
+from sscodec import streaming
 from tests.conftest import ROOT
 
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
@@ -74,6 +75,55 @@ def test_long_inputs_are_coded_in_blocks_with_the_same_result(codec, speech, off
     np.testing.assert_allclose(codec.decode(codes, progress=True), offline[1], rtol=0, atol=1e-5)
 
 
+def test_one_frame_calls_run_through_the_frame_step_with_offline_results(codec, speech,
+                                                                         offline):
+    m = codec.frame_size
+    encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+    # one frame, then a long chunk (the general steps), then one frame again: the state moves
+    # between the packed and the general form without a seam
+    sizes = [m, m, 9 * m, m, 5 * m + 7, m - 7]
+    codes, audio, pos = [], [], 0
+    for i, n in enumerate(sizes * 40):
+        if pos >= len(speech):
+            break
+        codes.append(encoder.push(speech[pos: pos + n]))
+        audio.append(decoder.push(codes[-1]))
+        if i == 0:
+            assert encoder._packed is not None and decoder._packed is not None
+        pos += n
+    codes.append(encoder.flush())
+    audio.append(decoder.push(codes[-1]))
+    np.testing.assert_array_equal(np.concatenate(codes), offline[0])
+    np.testing.assert_allclose(np.concatenate(audio), offline[1], rtol=0, atol=1e-5)
+
+
+def test_streams_sharing_a_frame_step_keep_their_own_state(codec, speech, offline):
+    """The compiled one-frame step is shared and its state buffer donated: interleaved streams
+    must not see each other's state."""
+    m = codec.frame_size
+    a, b = codec.stream_encoder(), codec.stream_encoder()
+    first, second = [], []
+    for pos in range(0, 20 * m, m):
+        first.append(a.push(speech[pos: pos + m]))
+        second.append(b.push(speech[pos + m: pos + 2 * m]))  # one frame ahead
+    reference = codec.encode(speech[m: 21 * m], codec.sample_rate)
+    np.testing.assert_array_equal(np.concatenate(first), offline[0][:20])
+    np.testing.assert_array_equal(np.concatenate(second), reference)
+
+
+def test_a_decoder_follows_depth_changes_in_one_frame_calls(codec, offline, monkeypatch):
+    codes = offline[0][:12]
+    depths = [4, 4, 2, 2, 1, 3, 4, 4, 2, 1, 1, 4]
+
+    def run():
+        decoder = codec.stream_decoder()
+        return np.concatenate([decoder.push(codes[i: i + 1, :n]) for i, n in enumerate(depths)])
+
+    fast = run()
+    monkeypatch.setattr(streaming, "REALTIME_FRAMES", 1)  # every call on the general steps
+    np.testing.assert_allclose(fast, run(), rtol=0, atol=1e-5)
+
+
 def test_denoise_needs_a_denoising_model(codec, speech):
     with pytest.raises(ValueError, match="not trained to denoise"):
         codec.encode(speech, codec.sample_rate, denoise=True)
@@ -109,7 +159,8 @@ def test_denoise_flag_reaches_the_film_layer_offline_and_streaming(film_codec, s
     clean = film_codec.encode(speech, film_codec.sample_rate)
     denoised = film_codec.encode(speech, film_codec.sample_rate, denoise=True)
     assert (clean != denoised).any()
-    encoder = film_codec.stream_encoder(denoise=True)
-    streamed = np.concatenate([encoder.push(speech[i: i + 1000])
-                               for i in range(0, len(speech), 1000)] + [encoder.flush()])
-    np.testing.assert_array_equal(streamed, denoised)
+    for chunk in (1000, film_codec.frame_size):  # mixed calls, and one frame per call
+        encoder = film_codec.stream_encoder(denoise=True)
+        streamed = np.concatenate([encoder.push(speech[i: i + chunk])
+                                   for i in range(0, len(speech), chunk)] + [encoder.flush()])
+        np.testing.assert_array_equal(streamed, denoised)

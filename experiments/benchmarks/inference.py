@@ -6,17 +6,23 @@ XLA's thread pool is fixed at start-up; compare ratios within one run):
   python experiments/benchmarks/inference.py
   python experiments/benchmarks/inference.py --configs tiny --seconds 5 --no-peers
   python experiments/benchmarks/inference.py --startup       # start-up of compress/decompress
+  python experiments/benchmarks/inference.py --configs soundstream_24khz,speech_16khz_lowlatency \
+      --chunks 1 --no-peers --one-core                        # live calls: one frame per call
 
 Figures: "x RT" is audio seconds coded per wall second (above 1 is faster than real time). All
-codecs run at 6 kbps (the tiny model at its highest, 1.8 kbps). Streaming pushes N frames
-(N x 13.3 ms of audio) at a time through the encoder and straight into the decoder, as a live
-call would, and reports the 99th percentile of the per-call compute time next to the chunk's
-duration. GFLOP per audio second come from XLA's cost analysis of the offline functions (counting
-every RVQ stage: an upper bound below full depth); the CPU peak is the best of a large float32
-matmul on the same cores, so "% peak" is the share of what this CPU reaches on the friendliest
-possible work. Weights are random (speed does not depend on them); EnCodec is built with random
-weights too (`pip install torch==2.13.0 encodec`, then `pip uninstall torchaudio`: the platform
-notes explain), Opus is opusenc/opusdec (`apt-get install opus-tools`).
+codecs run at 6 kbps (the tiny model at its highest, 1.8 kbps). Streaming pushes N frames (N x the
+model's frame of audio) at a time through the encoder and straight into the decoder, as a live call
+would, and reports the median and 99th percentile of the per-call compute time next to the chunk's
+duration (a live call needs the p99 well under a frame); one-frame pushes run through
+sscodec.streaming's FrameStep, and "1f %" is their share of the CPU peak (the steps' own XLA FLOPs,
+weights folded in, per audio second, times the x RT). GFLOP per audio second come from XLA's cost
+analysis of the offline functions (counting every RVQ stage: an upper bound below full depth); the
+CPU peak is the best of a large float32 matmul on the same cores, so "% peak" is the share of what
+this CPU reaches on the friendliest possible work. Weights are random (speed does not depend on
+them); EnCodec is built with random weights too (`pip install torch==2.13.0 encodec`, then
+`pip uninstall torchaudio`: the platform notes explain), Opus is opusenc/opusdec
+(`apt-get install opus-tools`), codec2 is pycodec2 at 3.2 kbps, frame by frame (its "stream 1f"
+is encode plus decode of each 20 ms frame).
 """
 
 from __future__ import annotations
@@ -50,6 +56,13 @@ def _speech(seconds: float, rate: int = 24000):
         if total >= seconds * rate:
             break
     return np.concatenate(parts)[: int(seconds * rate)]
+
+
+def _flops(compiled) -> float:
+    """XLA's count of a compiled function's floating-point operations."""
+    analysis = compiled.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    return float(analysis.get("flops", 0.0))
 
 
 def _best(fn, repeats: int) -> float:
@@ -106,19 +119,26 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -
         stream_once(frames)  # compiles this chunk's steps
         per_chunk = min((stream_once(frames) for _ in range(repeats)), key=sum)
         streaming[f"stream{frames}_x"] = seconds / sum(per_chunk)
+        streaming[f"stream{frames}_p50_ms"] = 1000 * float(np.percentile(per_chunk, 50))
         streaming[f"stream{frames}_p99_ms"] = 1000 * float(np.percentile(per_chunk, 99))
+    if 1 in chunks:  # the one-frame steps' own FLOPs (weights folded in, as they run)
+        n_q = codec.num_quantizers_for(kbps)
+        flops = 0.0
+        for kind, x in (("encode", audio[None, :frame]),
+                        ("decode", np.zeros((1, 1, codec.num_quantizers), np.int32))):
+            step = codec._frame_step(kind, n_q, 0)
+            flops += _flops(step.step.lower(step.zero(), x).compile())
+        streaming["stream1_gflops"] = flops / 1e9 * codec.frame_rate * streaming["stream1_x"]
 
     length = jax.ShapeDtypeStruct((1, codec.sample_rate), np.float32)
     cost = {}
     for what, fn, args in (
-            ("encode", codec._encode, (codec._weights, length, np.int32(codec.num_quantizers),
+            ("encode", codec._functions["encode"], (codec._weights, length, np.int32(codec.num_quantizers),
                                        np.int32(0))),
-            ("decode", codec._decode, (codec._weights, jax.ShapeDtypeStruct(
+            ("decode", codec._functions["decode"], (codec._weights, jax.ShapeDtypeStruct(
                 (1, round(codec.frame_rate), codec.num_quantizers), np.int32),
                 np.int32(codec.num_quantizers), np.int32(0)))):
-        analysis = fn.lower(*args).compile().cost_analysis()
-        analysis = analysis[0] if isinstance(analysis, list) else analysis
-        cost[what] = float(analysis.get("flops", 0.0))
+        cost[what] = _flops(jax.jit(fn.call).lower(*args).compile())
     return {"name": f"{name} {kbps:g} kbps", "seconds": seconds, "frame_ms": 1000 * frame / codec.sample_rate,
             "encode_x": seconds / encode_s, "decode_x": seconds / decode_s,
             **streaming,
@@ -175,6 +195,32 @@ def opus_worker(seconds: float, repeats: int, kbps: float = KBPS) -> dict:
             "decode_x": len(audio) / 24000 / decode_s}
 
 
+def codec2_worker(seconds: float, repeats: int, mode: int = 3200) -> dict:
+    """codec2 (libcodec2 via pycodec2, 8 kHz) frame by frame, as it always runs: encode, decode,
+    and the per-frame latency of encode plus decode."""
+    import numpy as np
+    import pycodec2
+    import soxr
+    pcm = np.round(soxr.resample(_speech(seconds), 24000, 8000) * 32767).astype(np.int16)
+    c2 = pycodec2.Codec2(mode)
+    step = c2.samples_per_frame()
+    frames = [pcm[i: i + step] for i in range(0, len(pcm) - step + 1, step)]
+    seconds = len(frames) * step / 8000
+    bits = [c2.encode(f) for f in frames]
+    encode_s = _best(lambda: [c2.encode(f) for f in frames], repeats)
+    decode_s = _best(lambda: [c2.decode(b) for b in bits], repeats)
+    per_frame = []
+    for f in frames:
+        t0 = time.perf_counter()
+        c2.decode(c2.encode(f))
+        per_frame.append(time.perf_counter() - t0)
+    return {"name": f"codec2 {mode / 1000:g} kbps", "frame_ms": 1000 * step / 8000,
+            "encode_x": seconds / encode_s, "decode_x": seconds / decode_s,
+            "stream1_x": seconds / sum(per_frame),
+            "stream1_p50_ms": 1000 * float(np.percentile(per_frame, 50)),
+            "stream1_p99_ms": 1000 * float(np.percentile(per_frame, 99))}
+
+
 def startup_rows(model: str, repeats: int) -> list[dict]:
     """Wall seconds of `sscodec compress` / `decompress` of a 1 s file: the first call on a
     machine (empty compilation cache) and later ones (best of `repeats`), and opusdec's."""
@@ -229,8 +275,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N")
     parser.add_argument("--chunks", default="1,2,4",
                         help="streaming chunk sizes in frames, comma-separated")
-    parser.add_argument("--no-peers", action="store_true", help="skip EnCodec and Opus")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="skip EnCodec, Opus and codec2")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead")
+    parser.add_argument("--one-core", action="store_true", help="skip the all-cores rows")
     parser.add_argument("--startup", metavar="MODEL", nargs="?", const="speech_cpu_24khz",
                         help="only time the commands' start: compress / decompress of a 1 s file "
                              "with MODEL (default speech_cpu_24khz), first and later calls")
@@ -253,6 +301,8 @@ def main() -> None:
             row = encodec_worker(args.seconds, args.repeats, args.threads)
         elif args.worker == "opus":
             row = opus_worker(args.seconds, args.repeats)
+        elif args.worker == "codec2":
+            row = codec2_worker(args.seconds, args.repeats)
         else:
             row = sscodec_worker(args.worker, args.seconds, args.repeats, chunks)
         print(json.dumps(row))
@@ -260,13 +310,14 @@ def main() -> None:
 
     all_cores = sorted(os.sched_getaffinity(0))
     rows = []
-    for cores in ([all_cores[0]], all_cores) if len(all_cores) > 1 else ([all_cores[0]],):
+    core_sets = [[all_cores[0]]] + ([all_cores] if len(all_cores) > 1 and not args.one_core else [])
+    for cores in core_sets:
         common = ["--seconds", str(args.seconds), "--repeats", str(args.repeats),
                   "--chunks", args.chunks]
         peak = _run(["peak", *common], cores).get("peak_gflops", float("nan"))
         workers = [name.strip() for name in args.configs.split(",")]
         if not args.no_peers:
-            workers += ["encodec", "opus"]
+            workers += ["encodec", "opus", "codec2"]
         for worker in workers:
             row = _run([worker, *common], cores)
             row.setdefault("name", worker)
@@ -275,26 +326,27 @@ def main() -> None:
             if args.json:
                 print(json.dumps(row), flush=True)
     if not args.json:
-        print(f"{args.seconds:g} s of speech at 24 kHz; x RT = audio seconds per wall second; "
-              "stream Nf: encode+decode pushing N frames (N x 13.3 ms) per call, and the 99th "
-              "percentile ms per call")
-        streams = "".join(f"{f'stream {n}f':>10}{'p99 ms':>8}" for n in chunks)
-        print(f"{'codec':<26}{'cores':>6}{'encode':>9}{'decode':>9}{streams}"
-              f"{'GFLOP/audio-s':>15}{'GFLOP/s':>9}{'% peak':>8}")
+        print(f"{args.seconds:g} s of speech (at each model's rate); x RT = audio seconds per wall "
+              "second; stream Nf: encode+decode pushing N frames per call (frame: the model's), "
+              "then the median and 99th percentile ms per call; % peak: offline (enc+dec), and "
+              "streaming one frame per call")
+        streams = "".join(f"{f'stream {n}f':>10}{'p50 ms':>8}{'p99 ms':>8}" for n in chunks)
+        print(f"{'codec':<34}{'cores':>6}{'frame':>7}{'encode':>9}{'decode':>9}{streams}"
+              f"{'GFLOP/audio-s':>15}{'GFLOP/s':>9}{'% peak':>8}{'1f %':>6}")
         for r in rows:
             if "error" in r:
-                print(f"{r['name']:<26}{r['cores']:>6}  {r['error']}")
+                print(f"{r['name']:<34}{r['cores']:>6}  {r['error']}")
                 continue
             cell = lambda key, fmt, unit="": (format(r[key], fmt) + unit if key in r
                                               else "-".rjust(len(format(0.0, fmt)) + len(unit)))
-            share = (f"{100 * r['gflops_achieved'] / r['peak_gflops']:.0f}"
-                     if "gflops_achieved" in r else "-")
-            streams = "".join(cell(f"stream{n}_x", ">9.1f", "x") + cell(f"stream{n}_p99_ms", ">8.2f")
-                              for n in chunks)
-            print(f"{r['name']:<26}{r['cores']:>6}{cell('encode_x', '>8.1f', 'x')}"
-                  f"{cell('decode_x', '>8.1f', 'x')}{streams}"
+            share = lambda key, width: (f"{100 * r[key] / r['peak_gflops']:>{width}.0f}"
+                                        if key in r else "-".rjust(width))
+            streams = "".join(cell(f"stream{n}_x", ">9.1f", "x") + cell(f"stream{n}_p50_ms", ">8.2f")
+                              + cell(f"stream{n}_p99_ms", ">8.2f") for n in chunks)
+            print(f"{r['name']:<34}{r['cores']:>6}{cell('frame_ms', '>5.1f', 'ms')}"
+                  f"{cell('encode_x', '>8.1f', 'x')}{cell('decode_x', '>8.1f', 'x')}{streams}"
                   f"{cell('gflop_per_audio_s', '>15.2f')}{cell('gflops_achieved', '>9.1f')}"
-                  f"{share:>8}")
+                  f"{share('gflops_achieved', 8)}{share('stream1_gflops', 6)}")
         print("CPU peak (float32 matmul): " + ", ".join(
             f"{r['peak_gflops']:.0f} GFLOP/s on {r['cores']} core(s)"
             for r in {r['cores']: r for r in rows}.values()))

@@ -21,8 +21,8 @@ CPU peak is the best of a large float32 matmul on the same cores, so "% peak" is
 this CPU reaches on the friendliest possible work. Weights are random (speed does not depend on
 them); EnCodec is built with random weights too (`pip install torch==2.13.0 encodec`, then
 `pip uninstall torchaudio`: the platform notes explain), Opus is opusenc/opusdec
-(`apt-get install opus-tools`), codec2 is pycodec2 at 3.2 kbps, frame by frame (its "stream 1f"
-is encode plus decode of each 20 ms frame).
+(`apt-get install opus-tools`; without them libopus through PyAV), codec2 is pycodec2 at 3.2
+kbps, frame by frame (its "stream 1f" is encode plus decode of each 20 ms frame).
 """
 
 from __future__ import annotations
@@ -133,13 +133,14 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -
     length = jax.ShapeDtypeStruct((1, codec.sample_rate), np.float32)
     cost = {}
     for what, fn, args in (
-            ("encode", codec._functions["encode"], (codec._weights, length, np.int32(codec.num_quantizers),
-                                       np.int32(0))),
+            ("encode", codec._functions["encode"],
+             (codec._weights, length, np.int32(codec.num_quantizers), np.int32(0))),
             ("decode", codec._functions["decode"], (codec._weights, jax.ShapeDtypeStruct(
                 (1, round(codec.frame_rate), codec.num_quantizers), np.int32),
                 np.int32(codec.num_quantizers), np.int32(0)))):
         cost[what] = _flops(jax.jit(fn.call).lower(*args).compile())
-    return {"name": f"{name} {kbps:g} kbps", "seconds": seconds, "frame_ms": 1000 * frame / codec.sample_rate,
+    return {"name": f"{name} {kbps:g} kbps", "seconds": seconds,
+            "frame_ms": 1000 * frame / codec.sample_rate,
             "encode_x": seconds / encode_s, "decode_x": seconds / decode_s,
             **streaming,
             "gflop_per_audio_s": (cost["encode"] + cost["decode"]) / 1e9,
@@ -179,11 +180,15 @@ def encodec_worker(seconds: float, repeats: int, threads: int) -> dict:
 
 
 def opus_worker(seconds: float, repeats: int, kbps: float = KBPS) -> dict:
-    """opusenc / opusdec at `kbps` on a WAV of the same audio (single-threaded programs)."""
+    """Opus at `kbps` on the same audio, single-threaded: opusenc / opusdec on a WAV where
+    opus-tools are installed, else libopus through PyAV (as sscodec.baselines runs it)."""
     import soundfile as sf
-    if not (shutil.which("opusenc") and shutil.which("opusdec")):
-        return {"name": "Opus", "error": "opusenc/opusdec not found (apt-get install opus-tools)"}
     audio = _speech(seconds)
+    seconds = len(audio) / 24000
+    if not (shutil.which("opusenc") and shutil.which("opusdec")):
+        encode_s, decode_s = _opus_pyav_seconds(audio, kbps, repeats)
+        return {"name": f"Opus {kbps:g} kbps (PyAV)", "encode_x": seconds / encode_s,
+                "decode_x": seconds / decode_s}
     with tempfile.TemporaryDirectory() as tmp:
         wav, opus, out = (os.path.join(tmp, n) for n in ("in.wav", "x.opus", "out.wav"))
         sf.write(wav, audio, 24000)
@@ -191,8 +196,37 @@ def opus_worker(seconds: float, repeats: int, kbps: float = KBPS) -> dict:
         dec = ["opusdec", "--quiet", "--rate", "24000", opus, out]
         encode_s = _best(lambda: subprocess.run(enc, check=True), repeats)
         decode_s = _best(lambda: subprocess.run(dec, check=True), repeats)
-    return {"name": f"Opus {kbps:g} kbps", "encode_x": len(audio) / 24000 / encode_s,
-            "decode_x": len(audio) / 24000 / decode_s}
+    return {"name": f"Opus {kbps:g} kbps", "encode_x": seconds / encode_s,
+            "decode_x": seconds / decode_s}
+
+
+def _opus_pyav_seconds(audio, kbps: float, repeats: int) -> tuple[float, float]:
+    """Best encode and decode seconds of 24 kHz `audio` with libopus through PyAV (in memory)."""
+    import io
+
+    import av
+    import soxr
+    x = soxr.resample(audio, 24000, 48000).astype("float32")[None, :]
+    data = {}
+
+    def encode():
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="ogg") as container:
+            stream = container.add_stream("libopus", rate=48000, layout="mono")
+            stream.bit_rate = round(kbps * 1000)
+            stream.codec_context.format = "flt"
+            frame = av.AudioFrame.from_ndarray(x, format="flt", layout="mono")
+            frame.sample_rate = 48000
+            for packet in [*stream.encode(frame), *stream.encode(None)]:
+                container.mux(packet)
+        data["ogg"] = buffer.getvalue()
+
+    def decode():
+        with av.open(io.BytesIO(data["ogg"]), "r") as container:
+            return [f.to_ndarray() for f in container.decode(audio=0)]
+
+    encode_s = _best(encode, repeats)
+    return encode_s, _best(decode, repeats)
 
 
 def codec2_worker(seconds: float, repeats: int, mode: int = 3200) -> dict:
@@ -341,7 +375,8 @@ def main() -> None:
                                               else "-".rjust(len(format(0.0, fmt)) + len(unit)))
             share = lambda key, width: (f"{100 * r[key] / r['peak_gflops']:>{width}.0f}"
                                         if key in r else "-".rjust(width))
-            streams = "".join(cell(f"stream{n}_x", ">9.1f", "x") + cell(f"stream{n}_p50_ms", ">8.2f")
+            streams = "".join(cell(f"stream{n}_x", ">9.1f", "x")
+                              + cell(f"stream{n}_p50_ms", ">8.2f")
                               + cell(f"stream{n}_p99_ms", ">8.2f") for n in chunks)
             print(f"{r['name']:<34}{r['cores']:>6}{cell('frame_ms', '>5.1f', 'ms')}"
                   f"{cell('encode_x', '>8.1f', 'x')}{cell('decode_x', '>8.1f', 'x')}{streams}"

@@ -59,13 +59,16 @@ def test_inference_benchmark_reports_per_call_latency_and_share_of_peak():
     script = os.path.join(ROOT, "experiments", "benchmarks", "inference.py")
     run = subprocess.run([sys.executable, script, "--configs", "tiny", "--seconds", "1",
                           "--repeats", "1", "--chunks", "1", "--no-peers", "--one-core",
-                          "--json"], capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                          "--no-frame-step", "--json"], capture_output=True, text=True,
+                         timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert run.returncode == 0, run.stderr[-2000:]
-    row = json.loads(run.stdout.strip().splitlines()[-1])
+    row, general = (json.loads(line) for line in run.stdout.strip().splitlines()[-2:])
     assert row["cores"] == 1 and row["frame_ms"] == pytest.approx(1000 * 320 / 24000)
     assert 0 < row["stream1_p50_ms"] <= row["stream1_p99_ms"]
     assert row["stream1_x"] > 0 and 0 < row["stream1_gflops"] < row["peak_gflops"]
+    # the A/B row: the same model streamed through the general steps only
+    assert general["name"].endswith("(no FrameStep)") and "stream1_gflops" not in general
+    assert general["stream1_p99_ms"] > 0
     codec2 = subprocess.run([sys.executable, script, "--worker", "codec2", "--seconds", "1",
                              "--repeats", "1"], capture_output=True, text=True, timeout=120)
     assert codec2.returncode == 0, codec2.stderr[-2000:]

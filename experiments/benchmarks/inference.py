@@ -77,10 +77,16 @@ def _best(fn, repeats: int) -> float:
 # ---------------------------------------------------------------------------- workers
 
 
-def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -> dict:
-    """Exports `name` with random weights, then times the bundle's Codec (in this process)."""
+def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
+                   frame_step: bool = True) -> dict:
+    """Exports `name` with random weights, then times the bundle's Codec (in this process).
+    `frame_step=False` streams every call through the general steps (the A/B of FrameStep)."""
     import jax
     import numpy as np
+
+    from sscodec import streaming
+    if not frame_step:
+        streaming.REALTIME_FRAMES = 1  # no push has fewer frames: FrameStep never runs
 
     from sscodec.codec import Codec
     from sscodec.config import load_config, samples_per_frame
@@ -121,7 +127,7 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -
         streaming[f"stream{frames}_x"] = seconds / sum(per_chunk)
         streaming[f"stream{frames}_p50_ms"] = 1000 * float(np.percentile(per_chunk, 50))
         streaming[f"stream{frames}_p99_ms"] = 1000 * float(np.percentile(per_chunk, 99))
-    if 1 in chunks:  # the one-frame steps' own FLOPs (weights folded in, as they run)
+    if 1 in chunks and frame_step:  # the one-frame steps' FLOPs (weights folded in, as they run)
         n_q = codec.num_quantizers_for(kbps)
         flops = 0.0
         for kind, x in (("encode", audio[None, :frame]),
@@ -139,7 +145,8 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int]) -
                 (1, round(codec.frame_rate), codec.num_quantizers), np.int32),
                 np.int32(codec.num_quantizers), np.int32(0)))):
         cost[what] = _flops(jax.jit(fn.call).lower(*args).compile())
-    return {"name": f"{name} {kbps:g} kbps", "seconds": seconds,
+    label = "" if frame_step else " (no FrameStep)"
+    return {"name": f"{name} {kbps:g} kbps{label}", "seconds": seconds,
             "frame_ms": 1000 * frame / codec.sample_rate,
             "encode_x": seconds / encode_s, "decode_x": seconds / decode_s,
             **streaming,
@@ -313,6 +320,9 @@ def main() -> None:
                         help="skip EnCodec, Opus and codec2")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead")
     parser.add_argument("--one-core", action="store_true", help="skip the all-cores rows")
+    parser.add_argument("--no-frame-step", action="store_true",
+                        help="also time each model with streaming through the general steps "
+                             "only (sscodec.streaming.FrameStep off), for the A/B")
     parser.add_argument("--startup", metavar="MODEL", nargs="?", const="speech_cpu_24khz",
                         help="only time the commands' start: compress / decompress of a 1 s file "
                              "with MODEL (default speech_cpu_24khz), first and later calls")
@@ -338,7 +348,8 @@ def main() -> None:
         elif args.worker == "codec2":
             row = codec2_worker(args.seconds, args.repeats)
         else:
-            row = sscodec_worker(args.worker, args.seconds, args.repeats, chunks)
+            row = sscodec_worker(args.worker, args.seconds, args.repeats, chunks,
+                                 frame_step=not args.no_frame_step)
         print(json.dumps(row))
         return
 
@@ -349,12 +360,16 @@ def main() -> None:
         common = ["--seconds", str(args.seconds), "--repeats", str(args.repeats),
                   "--chunks", args.chunks]
         peak = _run(["peak", *common], cores).get("peak_gflops", float("nan"))
-        workers = [name.strip() for name in args.configs.split(",")]
+        models = [name.strip() for name in args.configs.split(",")]
+        workers = list(models)
         if not args.no_peers:
             workers += ["encodec", "opus", "codec2"]
-        for worker in workers:
-            row = _run([worker, *common], cores)
-            row.setdefault("name", worker)
+        runs = [[w] for w in workers]
+        if args.no_frame_step:
+            runs[len(models):len(models)] = [[m, "--no-frame-step"] for m in models]
+        for run in runs:
+            row = _run([*run, *common], cores)
+            row.setdefault("name", " ".join(run))
             row.update(cores=len(cores), peak_gflops=peak)
             rows.append(row)
             if args.json:
@@ -365,11 +380,12 @@ def main() -> None:
               "then the median and 99th percentile ms per call; % peak: offline (enc+dec), and "
               "streaming one frame per call")
         streams = "".join(f"{f'stream {n}f':>10}{'p50 ms':>8}{'p99 ms':>8}" for n in chunks)
-        print(f"{'codec':<34}{'cores':>6}{'frame':>7}{'encode':>9}{'decode':>9}{streams}"
+        width = max([34] + [len(r["name"]) + 2 for r in rows])
+        print(f"{'codec':<{width}}{'cores':>6}{'frame':>7}{'encode':>9}{'decode':>9}{streams}"
               f"{'GFLOP/audio-s':>15}{'GFLOP/s':>9}{'% peak':>8}{'1f %':>6}")
         for r in rows:
             if "error" in r:
-                print(f"{r['name']:<34}{r['cores']:>6}  {r['error']}")
+                print(f"{r['name']:<{width}}{r['cores']:>6}  {r['error']}")
                 continue
             cell = lambda key, fmt, unit="": (format(r[key], fmt) + unit if key in r
                                               else "-".rjust(len(format(0.0, fmt)) + len(unit)))
@@ -378,7 +394,7 @@ def main() -> None:
             streams = "".join(cell(f"stream{n}_x", ">9.1f", "x")
                               + cell(f"stream{n}_p50_ms", ">8.2f")
                               + cell(f"stream{n}_p99_ms", ">8.2f") for n in chunks)
-            print(f"{r['name']:<34}{r['cores']:>6}{cell('frame_ms', '>5.1f', 'ms')}"
+            print(f"{r['name']:<{width}}{r['cores']:>6}{cell('frame_ms', '>5.1f', 'ms')}"
                   f"{cell('encode_x', '>8.1f', 'x')}{cell('decode_x', '>8.1f', 'x')}{streams}"
                   f"{cell('gflop_per_audio_s', '>15.2f')}{cell('gflops_achieved', '>9.1f')}"
                   f"{share('gflops_achieved', 8)}{share('stream1_gflops', 6)}")

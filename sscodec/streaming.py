@@ -13,7 +13,7 @@ and the general step has ~200 weight leaves and ~20 state leaves in and out, ~10
 as long as a small model's whole frame. Compiled in as constants, the weights also cost no
 copies and their weight norm is folded once at compile time. Measured with
 experiments/benchmarks/inference.py (one core, one frame per call): the paper's C=32 model
-8.6 -> 2.6 ms per 13.3 ms frame (encode plus decode). The results equal the general path's
+8.3 -> 2.7 ms per 13.3 ms frame (encode plus decode, p50). The results equal the general path's
 (tests/test_streaming.py). The price: each (kind, n_q, denoise) compiles once per process
 (~1 s for a small model, ~2 s for the paper's), with its own copy of the weights.
 """

@@ -66,6 +66,7 @@ def test_inference_benchmark_reports_per_call_latency_and_share_of_peak():
     assert row["cores"] == 1 and row["frame_ms"] == pytest.approx(1000 * 320 / 24000)
     assert 0 < row["stream1_p50_ms"] <= row["stream1_p99_ms"]
     assert row["stream1_x"] > 0 and 0 < row["stream1_gflops"] < row["peak_gflops"]
+    assert row["stream1_weights_mib"] > 0 and 0 < row["stream1_floor_ms"] < row["stream1_p50_ms"]
     # the A/B row: the same model streamed through the general steps only
     assert general["name"].endswith("(no FrameStep)") and "stream1_gflops" not in general
     assert general["stream1_p99_ms"] > 0

@@ -15,14 +15,15 @@ model's frame of audio) at a time through the encoder and straight into the deco
 would, and reports the median and 99th percentile of the per-call compute time next to the chunk's
 duration (a live call needs the p99 well under a frame); one-frame pushes run through
 sscodec.streaming's FrameStep, and "1f %" is their share of the CPU peak (the steps' own XLA FLOPs,
-weights folded in, per audio second, times the x RT). GFLOP per audio second come from XLA's cost
-analysis of the offline functions (counting every RVQ stage: an upper bound below full depth); the
-CPU peak is the best of a large float32 matmul on the same cores, so "% peak" is the share of what
-this CPU reaches on the friendliest possible work. Weights are random (speed does not depend on
-them); EnCodec is built with random weights too (`pip install torch==2.13.0 encodec`, then
-`pip uninstall torchaudio`: the platform notes explain), Opus is opusenc/opusdec
-(`apt-get install opus-tools`; without them libopus through PyAV), codec2 is pycodec2 at 3.2
-kbps, frame by frame (its "stream 1f" is encode plus decode of each 20 ms frame).
+weights folded in, per audio second, times the x RT); below the table, the memory floor of such a
+call (one read of the weights it uses, as one buffer) and the share of peak that floor allows. GFLOP
+per audio second come from XLA's cost analysis of the offline functions (counting every RVQ stage:
+an upper bound below full depth); the CPU peak is the best of a large float32 matmul on the same
+cores, so "% peak" is the share of what this CPU reaches on the friendliest possible work. Weights
+are random (speed does not depend on them); EnCodec is built with random weights too (`pip install
+torch==2.13.0 encodec`, then `pip uninstall torchaudio`: the platform notes explain), Opus is
+opusenc/opusdec (`apt-get install opus-tools`; without them libopus through PyAV), codec2 is
+pycodec2 at 3.2 kbps, frame by frame (its "stream 1f" is encode plus decode of each 20 ms frame).
 """
 
 from __future__ import annotations
@@ -135,6 +136,17 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
             step = codec._frame_step(kind, n_q, 0)
             flops += _flops(step.step.lower(step.zero(), x).compile())
         streaming["stream1_gflops"] = flops / 1e9 * codec.frame_rate * streaming["stream1_x"]
+        # The memory floor of a one-frame call: one read of the weights it uses (a jitted sum
+        # over them, an argument so nothing folds), against the FLOPs it does.
+        codebooks = codec._weights["quantizer"]["quantizer"]["codebook"][:n_q]
+        used = jax.numpy.concatenate([leaf.reshape(-1) for leaf in
+                                      jax.tree.leaves(codec._weights["params"]) + [codebooks]])
+        read = jax.jit(jax.numpy.sum)  # one buffer: the bytes, not per-tensor overhead
+        jax.block_until_ready(read(used))
+        floor_s = _best(lambda: jax.block_until_ready(read(used)), max(repeats, 20))
+        streaming["stream1_weights_mib"] = used.nbytes / 2 ** 20
+        streaming["stream1_floor_ms"] = 1000 * floor_s
+        streaming["stream1_floor_gflops"] = flops / 1e9 / floor_s  # the ceiling it allows
 
     length = jax.ShapeDtypeStruct((1, codec.sample_rate), np.float32)
     cost = {}
@@ -398,6 +410,13 @@ def main() -> None:
                   f"{cell('encode_x', '>8.1f', 'x')}{cell('decode_x', '>8.1f', 'x')}{streams}"
                   f"{cell('gflop_per_audio_s', '>15.2f')}{cell('gflops_achieved', '>9.1f')}"
                   f"{share('gflops_achieved', 8)}{share('stream1_gflops', 6)}")
+        for r in rows:
+            if "stream1_floor_ms" in r:
+                print(f"{r['name']} ({r['cores']} core(s)): one-frame calls read "
+                      f"{r['stream1_weights_mib']:.1f} MiB of weights; reading them once takes "
+                      f"{r['stream1_floor_ms']:.2f} ms (p50 of a call: {r['stream1_p50_ms']:.2f} "
+                      f"ms), a ceiling of "
+                      f"{100 * r['stream1_floor_gflops'] / r['peak_gflops']:.0f}% of peak")
         print("CPU peak (float32 matmul): " + ", ".join(
             f"{r['peak_gflops']:.0f} GFLOP/s on {r['cores']} core(s)"
             for r in {r['cores']: r for r in rows}.values()))

@@ -204,30 +204,24 @@ def causal_left_padding(kernel_size: int, stride: int = 1, dilation: int = 1) ->
     return max((kernel_size - 1) * dilation + 1 - stride, 0)
 
 
-def causal_context(module: nn.Module, x: jax.Array, pad: int, stride: int, streaming: bool,
-                   exact: bool = True):
+def causal_context(module: nn.Module, x: jax.Array, pad: int, stride: int, streaming: bool):
     """The input of a causal conv, its padding, and how many leading outputs to drop.
 
     Offline the conv pads `pad` zeros on the past side. Streaming, the chunk is prefixed with the
     inputs of the previous chunk that the conv still needs (zeros before the first), kept in the
-    "stream" collection, so chunk by chunk the conv sees exactly what it sees offline.
-
-    `exact` (the encoder's): the context holds `stride` extra samples and the first output is
-    dropped. Without them a one-frame chunk gives a conv whose window covers its whole input,
-    which XLA rewrites into a dot that sums in another order, and the codes of a chunked stream
-    would no longer match offline bit for bit. The decoder needs no such exactness (its audio
-    matches offline to ~1e-6) and takes the dot: that rewrite is what makes the layers of one
-    frame step fast (XLA's GEMV instead of a conv kernel; the paper model's one-frame decoder
-    call ran ~1.9x faster).
+    "stream" collection, so chunk by chunk the conv sees exactly what it sees offline. The context
+    holds `stride` extra samples and the first output is dropped: without them a one-frame chunk
+    gives a conv whose window covers its whole input, which XLA rewrites into a dot that sums in
+    another order, and the codes of a chunked stream would no longer match offline bit for bit.
     """
     if not streaming or pad == 0:
         return x, [(pad, 0)], 0
-    size = pad + stride if exact else pad
+    size = pad + stride
     context = module.variable("stream", "context", jnp.zeros, (x.shape[0], size, x.shape[-1]),
                               x.dtype)
     full = jnp.concatenate([context.value.astype(x.dtype), x], axis=1)
     context.value = full[:, full.shape[1] - size:]
-    return full, [(0, 0)], 1 if exact else 0
+    return full, [(0, 0)], 1
 
 
 class CausalConv1d(nn.Module):
@@ -240,13 +234,11 @@ class CausalConv1d(nn.Module):
     dtype: jnp.dtype | None = None
     streaming: bool = False
     style: ConvStyle = ConvStyle()
-    exact_stream: bool = True  # see causal_context: False in the decoder
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         pad = causal_left_padding(self.kernel_size, self.stride, self.dilation)
-        x, padding, drop = causal_context(self, x, pad, self.stride, self.streaming,
-                                          self.exact_stream)
+        x, padding, drop = causal_context(self, x, pad, self.stride, self.streaming)
         y = Conv(self.features, (self.kernel_size,), strides=(self.stride,),
                  kernel_dilation=(self.dilation,), padding=padding, style=self.style,
                  dtype=self.dtype, name="conv")(x)
@@ -267,12 +259,11 @@ class CausalUpsample1d(nn.Module):
     dtype: jnp.dtype | None = None
     streaming: bool = False
     style: ConvStyle = ConvStyle()
-    exact_stream: bool = True  # see causal_context: False in the decoder
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         batch, length, _ = x.shape
-        x, padding, drop = causal_context(self, x, 1, 1, self.streaming, self.exact_stream)
+        x, padding, drop = causal_context(self, x, 1, 1, self.streaming)
         y = Conv(self.features * self.stride, (2,), padding=padding, style=self.style,
                  dtype=self.dtype, name="conv")(x)[:, drop:]
         return y.reshape(batch, length * self.stride, self.features)

@@ -50,14 +50,12 @@ class ResidualUnit(nn.Module):
     dtype: jnp.dtype | None = None
     streaming: bool = False
     style: ConvStyle = ConvStyle()
-    exact_stream: bool = True  # see conv.causal_context: False in the decoder
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         hidden = max(self.channels // self.compress, 1)
         y = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
                          streaming=self.streaming, style=self.style,
-                         exact_stream=self.exact_stream,
                          name="dilated")(activate(x, self.style, "dilated_act"))
         y = CausalConv1d(self.channels, 1, dtype=self.dtype, style=self.style,
                          name="pointwise")(activate(y, self.style, "pointwise_act"))
@@ -66,14 +64,13 @@ class ResidualUnit(nn.Module):
 
 def residual_stack(x: jax.Array, channels: int, dilations: Sequence[int], kernel_size: int,
                    compress: int, dtype, prefix: str, remat: bool = False,
-                   streaming: bool = False, style: ConvStyle = ConvStyle(),
-                   exact_stream: bool = True) -> jax.Array:
+                   streaming: bool = False, style: ConvStyle = ConvStyle()) -> jax.Array:
     """Residual units named `{prefix}_res{j}`, one per dilation (called inside a compact module:
     the SEANet encoder and decoder, and the inverse-STFT decoder)."""
     # remat: keep only each unit's input for the backward pass (activation memory of long crops).
     unit = nn.remat(ResidualUnit) if remat else ResidualUnit
     for j, d in enumerate(dilations):
-        x = unit(channels, d, kernel_size, compress, dtype, streaming, style, exact_stream,
+        x = unit(channels, d, kernel_size, compress, dtype, streaming, style,
                  name=f"{prefix}_res{j}")(x)
     return x
 
@@ -130,19 +127,17 @@ class Decoder(nn.Module):
 
     @nn.compact
     def __call__(self, emb: jax.Array) -> jax.Array:
-        # exact_stream=False: the decoder's one-frame convs may become dots (conv.causal_context)
-        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming, style=self.style,
-                       exact_stream=False)
+        conv = partial(CausalConv1d, dtype=self.dtype, streaming=self.streaming, style=self.style)
         ch = self.channels * 2 ** len(self.strides)
         x = conv(ch, self.first_kernel_size, name="conv_in")(emb)
         for i, s in enumerate(reversed(tuple(self.strides))):
             ch //= 2
             x = CausalUpsample1d(ch, s, dtype=self.dtype, streaming=self.streaming,
-                                 style=self.style, exact_stream=False, name=f"block{i}_up")(
+                                 style=self.style, name=f"block{i}_up")(
                 activate(x, self.style, f"block{i}_up_act"))
             x = residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
                                self.residual_compress, self.dtype, f"block{i}", self.remat,
-                               self.streaming, self.style, exact_stream=False)
+                               self.streaming, self.style)
         return conv(self.out_channels, self.last_kernel_size, name="conv_out")(
             activate(x, self.style, "conv_out_act"))
 

@@ -23,25 +23,16 @@ rates, cosine schedule and reconstruction-only losses, on its wall-clock budget.
 
 Run (resumes from its last checkpoint when started again):
   sscodec train --config experiments/speech_16khz_lowlatency.py --workdir runs/speech_16khz
-Evaluate on the held-out speakers beside codec2 3.2 kbps and Opus:
+Evaluate on the held-out speakers beside codec2 3.2 kbps and Opus 6 / 9 / 12 kbps:
   sscodec eval --workdir runs/speech_16khz --data data/asterisk/eval --kbps 3.2,6 \
-      --baselines opus:6,opus:12,codec2:3.2 --out evals/speech_16khz
+      --opus-kbps 6,9,12 --categories clean_speech --out evals/speech_16khz
 """
 
-import importlib.util
-import os
-
-
-def _speech_cpu():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "speech_cpu_24khz.py")
-    spec = importlib.util.spec_from_file_location("speech_cpu_24khz", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+from sscodec.config import load_sibling
 
 
 def get_config():
-    config = _speech_cpu()
+    config = load_sibling(__file__, "speech_cpu_24khz.py")
     config.sample_rate = 16_000
     m = config.model
     m.strides = (2, 4, 4, 5)  # 160 samples: 10 ms frames

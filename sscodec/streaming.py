@@ -142,12 +142,11 @@ class StreamEncoder(_Stream):
         audio = self.codec._channels(audio)
         self._pending = np.concatenate([self._pending, audio])
         m, frames = self.codec.frame_size, len(self._pending) // self.codec.frame_size
-        sizes = [1] * frames if frames < REALTIME_FRAMES else _pieces(frames)
+        realtime = frames < REALTIME_FRAMES
+        step = self._step_one if realtime else self._step_general
         out, start = [], 0
-        for k in sizes:
-            chunk = self._pending[None, start: start + k * m]
-            codes = self._step_one(chunk) if k == 1 and frames < REALTIME_FRAMES \
-                else self._step_general(chunk)
+        for k in [1] * frames if realtime else _pieces(frames):
+            codes = step(self._pending[None, start: start + k * m])
             out.append(codes[:, : self.num_quantizers])
             start += k * m
         self._pending = self._pending[start:]
@@ -169,8 +168,7 @@ class StreamDecoder(_Stream):
     kind = "decode"
 
     def __init__(self, codec: "Codec", denoise: bool = False):
-        super().__init__(codec, codec.num_quantizers, denoise)
-        self._n_q = None  # the column count of the codes pushed (the FrameStep's n_q)
+        super().__init__(codec, codec.num_quantizers, denoise)  # n_q: the codes' columns
 
     def push(self, codes: np.ndarray) -> np.ndarray:
         """int codes [k, n_q] -> float32 audio [k * frame_size] (or [k * frame_size, C])."""
@@ -184,9 +182,9 @@ class StreamDecoder(_Stream):
             self.num_quantizers, self._frame_step = codes.shape[1], None
         full = self.codec._all_columns(codes)
         realtime = len(codes) < REALTIME_FRAMES
+        step = self._step_one if realtime else self._step_general
         out, start = [], 0
         for k in [1] * len(codes) if realtime else _pieces(len(codes)):
-            piece = full[:, start: start + k]
-            out.append((self._step_one if realtime else self._step_general)(piece))
+            out.append(step(full[:, start: start + k]))
             start += k
         return np.concatenate(out).astype(np.float32, copy=False)

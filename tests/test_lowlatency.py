@@ -17,7 +17,6 @@ from tests.conftest import ROOT
 
 CONFIG = os.path.join(ROOT, "experiments", "speech_16khz_lowlatency.py")
 NAME = "speech_16khz_lowlatency"
-SHIPPED = os.path.isdir(os.path.join(pretrained.PACKAGE_DIR, NAME))
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
 
 
@@ -36,7 +35,6 @@ def lowlatency():
     return Codec.load(os.path.join(pretrained.PACKAGE_DIR, NAME))
 
 
-@pytest.mark.skipif(not SHIPPED, reason=f"{NAME} is not shipped yet")
 def test_shipped_model_streams_one_frame_per_call_with_offline_codes(lowlatency):
     codec = lowlatency
     audio, rate = sf.read(os.path.join(SPEECH, sorted(os.listdir(SPEECH))[0]), dtype="float32")

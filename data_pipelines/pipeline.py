@@ -21,7 +21,7 @@ import grain
 import numpy as np
 
 from data_pipelines.sources import Source, open_source
-from data_pipelines.specs import mixture
+from sscodec.config import mixture
 from data_pipelines.transforms import ExampleMaker
 
 log = logging.getLogger(__name__)

@@ -7,19 +7,19 @@ A dataset is named by one spec string:
   path/to/manifest.jsonl        a manifest written by `sscodec data index`
   tfds:NAME[/CONFIG]:SPLIT      a prepared TFDS dataset (array_record), e.g. tfds:libritts/clean100:train
 
-`config.data.train` holds one spec or a mixture: a list of {spec, weight, kinds, kind} entries.
+`config.data.train` holds one spec or a mixture: a list of {spec, weight, kinds, kind} entries
+(parsed by sscodec.config.mixture, so that a config is checked without importing the data code).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Sequence
+
+from sscodec.config import SPEC_FORMS  # the grammar's one-line summary, shared with config checks
 
 EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "embedded")
-MIXTURE_KEYS = ("spec", "weight", "kinds", "kind")
 
-SPEC_FORMS = "'embedded', a folder, a manifest .jsonl file, or tfds:NAME[/CONFIG]:SPLIT"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,25 +54,3 @@ def parse_spec(spec: str) -> Spec:
             raise ValueError(f"{spec!r} is a file but not a .jsonl manifest; a spec is {SPEC_FORMS}")
         return Spec("manifest", path=path)
     raise FileNotFoundError(f"data not found: {spec!r} (a spec is {SPEC_FORMS})")
-
-
-def mixture(train: Any, default_kinds: Sequence[str] = ()) -> list[dict]:
-    """`config.data.train` (a spec, or a list of {spec, weight, kinds, kind}) as a list of entries."""
-    entries = [train] if isinstance(train, str) else list(train)
-    if not entries:
-        raise ValueError("data.train: at least one data source is needed")
-    out = []
-    for i, entry in enumerate(entries):
-        entry = {"spec": entry} if isinstance(entry, str) else dict(entry)
-        unknown = set(entry) - set(MIXTURE_KEYS)
-        if unknown or "spec" not in entry:
-            raise ValueError(f"data.train[{i}]: entries take keys {MIXTURE_KEYS} (spec required), "
-                             f"got {sorted(entry)}")
-        if not isinstance(entry["spec"], str) or not entry["spec"]:
-            raise ValueError(f"data.train[{i}].spec must be a spec string: {SPEC_FORMS}")
-        out.append({"spec": entry["spec"], "weight": float(entry.get("weight", 1.0)),
-                    "kinds": tuple(entry.get("kinds", default_kinds)),
-                    "kind": entry.get("kind", "")})
-        if out[-1]["weight"] <= 0:
-            raise ValueError(f"data.train[{i}].weight must be > 0, got {out[-1]['weight']}")
-    return out

@@ -4,7 +4,7 @@
       sscodec train --config experiments/tiny.py --workdir runs/tiny_2x2
 
 Each process gets SSCODEC_COORDINATOR / SSCODEC_NUM_PROCESSES / SSCODEC_PROCESS_ID (read by
-sscodec.runtime.initialize) and XLA_FLAGS with its fake CPU device count. Output lines are
+sscodec.train.runtime.initialize) and XLA_FLAGS with its fake CPU device count. Output lines are
 prefixed with the process index. If one process fails, the others are stopped and its exit code
 is returned; SIGTERM and SIGINT are passed on to every process (SIGTERM = a preemption notice:
 the job saves a checkpoint and exits cleanly).

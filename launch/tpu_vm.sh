@@ -5,7 +5,7 @@
 #       --config experiments/soundstream_24khz.py --workdir gs://BUCKET/runs/soundstream_24khz
 #
 # Each worker gets this repository (rsync of the current checkout), installs it, and runs the
-# command. sscodec.runtime.initialize() sees TPU_WORKER_HOSTNAMES and starts jax.distributed on
+# command. sscodec.train.runtime.initialize() sees TPU_WORKER_HOSTNAMES and starts jax.distributed on
 # its own; every host loads its own shard of each batch. A preemption (SIGTERM from the TPU
 # service) saves a checkpoint; re-running the same command resumes from the workdir.
 set -euo pipefail

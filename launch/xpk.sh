@@ -6,7 +6,7 @@
 #       --config experiments/soundstream_24khz.py --workdir gs://BUCKET/runs/soundstream_24khz
 #
 # e.g. TPU_TYPE=v5litepod-256, NUM_SLICES=2 (then set --config.mesh.dcn_shape="(2, 1)").
-# XPK sets up jax.distributed for TPU hosts; sscodec.runtime.initialize() detects the slice.
+# XPK sets up jax.distributed for TPU hosts; sscodec.train.runtime.initialize() detects the slice.
 set -euo pipefail
 if [[ $# -lt 4 ]]; then
   echo "usage: $0 CLUSTER TPU_TYPE NUM_SLICES -- COMMAND ..." >&2

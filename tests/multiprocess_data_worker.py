@@ -19,7 +19,7 @@ def main(process_id: int, port: int, out_dir: str) -> None:
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
                                initialization_timeout=120)
     from data_pipelines import pipeline
-    from sscodec import parallel
+    from sscodec.train import parallel
     from tests.test_pipeline import small_config
 
     config = small_config(noise="embedded")

@@ -1,4 +1,4 @@
-"""sscodec.baselines on embedded speech: achieved bitrates, lengths, time alignment, and quality
+"""sscodec.evaluation.baselines on embedded speech: achieved bitrates, lengths, time alignment, and quality
 that rises with the Opus bitrate."""
 
 import os
@@ -8,7 +8,9 @@ import pytest
 import soundfile as sf
 import soxr
 
-from sscodec import baselines, metrics
+from sscodec.evaluation import baselines
+
+from sscodec.quality import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")

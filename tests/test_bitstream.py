@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sscodec import bitstream
-from sscodec.bitstream import BitstreamError, Header
+from sscodec.codec import bitstream
+from sscodec.codec.bitstream import BitstreamError, Header
 
 HASH = bytes(range(16))
 

@@ -9,8 +9,8 @@ from tests.conftest import ROOT
 SCRIPT = r'''
 import sys
 import jax, numpy as np
-from sscodec import parallel
-from sscodec.checkpoint import Checkpointer
+from sscodec.train import parallel
+from sscodec.train.checkpoint import Checkpointer
 from sscodec.config import load_config
 from sscodec.train.state import build_models, create_state
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sscodec import bitstream
+from sscodec.codec import bitstream
 from tests.conftest import ROOT, sscodec
 
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
@@ -88,7 +88,7 @@ def test_forged_streams_of_this_model_are_refused(trained_bundle, codec, tmp_pat
     decompress allocate 11 GiB for a 272-byte file), is refused before decoding."""
     import dataclasses
 
-    from sscodec import codec_io
+    from sscodec.codec import codec_io
     header, data = codec_io.encode_to_stream(codec, np.zeros(4800, np.float32), 24000, kbps=0.9)
     for fields, message in ((dict(original_length=3_000_000_000), "exceeds"),
                             (dict(original_rate=2_000_000_000), "original rate"),
@@ -115,7 +115,7 @@ def _lying_bundle(trained_bundle, tmp_path, lie: str) -> str:
 
     from safetensors.numpy import load_file, save_file
 
-    from sscodec import bundle_checks
+    from sscodec.codec import bundle_checks
     path = str(tmp_path / lie)
     shutil.copytree(trained_bundle, path)
     manifest = json.load(open(os.path.join(path, "manifest.json")))
@@ -138,7 +138,7 @@ def _lying_bundle(trained_bundle, tmp_path, lie: str) -> str:
         save_file(flat, params)
         manifest["sha256"] = bundle_checks.content_hash(path, True)
     elif lie == "entropy_shape":
-        from sscodec.entropy import EntropyTables, save_tables
+        from sscodec.codec.entropy import EntropyTables, save_tables
         save_tables(EntropyTables.from_counts(np.ones((2, 64), np.int64)),
                     os.path.join(path, "entropy.safetensors"))
         manifest["sha256"] = bundle_checks.content_hash(path, True)

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from sscodec.cli import main
-from sscodec.curves import curve_points, curve_table
+from sscodec.evaluation.curves import curve_points, curve_table
 
 
 def write_run(path, records):

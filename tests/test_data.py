@@ -12,7 +12,8 @@ from data_pipelines import pipeline
 from data_pipelines.audio_io import EMBEDDED_DIR, AudioReadError, read_audio
 from data_pipelines.manifest import labels_from_path, read_manifest, scan_folder, write_manifest
 from data_pipelines.sources import open_source
-from data_pipelines.specs import mixture, parse_spec
+from data_pipelines.specs import parse_spec
+from sscodec.config import mixture
 from data_pipelines.stats import data_stats
 from sscodec.config import ConfigError, apply_overrides, default_config, validate
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 from safetensors.numpy import save_file
 
-from sscodec import bitstream, entropy
-from sscodec.bitstream import FLAG_DENOISE, FLAG_ENTROPY, BitstreamError, Header
-from sscodec.entropy import EntropyTables
+from sscodec.codec import bitstream, entropy
+from sscodec.codec.bitstream import FLAG_DENOISE, FLAG_ENTROPY, BitstreamError, Header
+from sscodec.codec.entropy import EntropyTables
 from tests.test_bitstream import damaged
 
 HASH = bytes(range(16))

@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 
 from data_pipelines.specs import EMBEDDED_DIR
-from sscodec.eval_data import build_eval_set
-from sscodec.eval_table import mean_ci, summarize
-from sscodec.evaluate import model_bitrates, parse_kbps
+from sscodec.quality.eval_data import build_eval_set
+from sscodec.evaluation.eval_table import mean_ci, summarize
+from sscodec.evaluation.evaluate import model_bitrates, parse_kbps
 from tests.conftest import sscodec
 
 

@@ -93,7 +93,7 @@ def test_exported_bundle_codes_and_decodes_like_the_model_offline_and_streaming(
     """The bundle's encoder and its summed decoder-side table give the module's own codes and
     audio; streaming gives the offline codes."""
     from sscodec.codec import Codec
-    from sscodec.export import inference_config, initial_weights, write_bundle
+    from sscodec.codec.export import inference_config, initial_weights, write_bundle
     config = inference_config(load_config(TINY, ["--config.quantizer.codes=factorized",
                                                  "--config.quantizer.code_dim=4"]))
     weights = initial_weights(config, seed=1)

@@ -1,12 +1,12 @@
 """Weak scaling without hardware: each device of a partitioned step does 1/N of the work.
 
 XLA's cost analysis of the compiled step is per device. With one example per device, a step on
-N fake CPU devices must count the 1-device step's FLOPs (within 10%). Before `parallel.per_shard`
+N fake CPU devices must count the 1-device step's FLOPs (within 10%). Before `partitioning.per_shard`
 the mel loss's and the STFT discriminator's FFTs and the wave discriminators' grouped convs were
 computed on the gathered global batch by every device: 1.17x / 1.50x / 2.16x at N = 2 / 4 / 8
 (tiny config, 15-frame crops); now 1.001 at each. On an FSDP mesh (data 4 x fsdp 2, every
 parameter sharded) GSPMD split the generator's activations over channels instead of gathering
-the kernels (1.155x); convs now keep their activations batch-sharded (`parallel.batch_sharded`).
+the kernels (1.155x); convs now keep their activations batch-sharded (`partitioning.batch_sharded`).
 Runs in a subprocess: the fake device count is set before JAX starts.
 """
 
@@ -15,7 +15,8 @@ from tests.conftest import run_on_fake_devices
 SCRIPT = r'''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from sscodec import audio, hlo_collectives, parallel
+from sscodec.nn import audio
+from sscodec.train import hlo_collectives, parallel
 from sscodec.config import load_config
 from sscodec.train.state import abstract_state, build_models, crop_length, shardings_for
 from sscodec.train.step import lower_train_step
@@ -64,7 +65,7 @@ mesh = parallel.make_mesh(None, jax.devices())
 x = np.random.default_rng(0).standard_normal((8, 2400)).astype(np.float32)
 xs = jax.device_put(x, parallel.batch_sharding(mesh))
 mel = lambda x: audio.mel_spectrogram(x, 24000, 256, 64)
-with parallel.batch_partitioned(mesh, "data"):
+with partitioning.batch_partitioned(mesh, "data"):
     compiled = jax.jit(jax.value_and_grad(lambda x: mel(x).sum())).lower(xs).compile()
 assert "all-gather" not in compiled.as_text()
 value, grad = compiled(xs)

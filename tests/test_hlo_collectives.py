@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 
-from sscodec import hlo_collectives as h
-from sscodec import scaling
+from sscodec.train import hlo_collectives as h
+from sscodec.train import scaling
 
 HLO = """HloModule jit_step, entry_computation_layout={()->f32[]}
 

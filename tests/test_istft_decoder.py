@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sscodec.config import samples_per_frame
-from sscodec.audio import istft, overlap_add
+from sscodec.nn.audio import istft, overlap_add
 from sscodec.nn.soundstream import build_generator
 
 
@@ -81,7 +81,7 @@ def test_streaming_decode_equals_offline(istft_model):
 
 
 def test_model_card_names_the_decoder():
-    from sscodec.ship import _architecture_words
+    from sscodec.evaluation.model_card import _architecture_words
 
     assert "inverse-STFT decoder" in _architecture_words({"decoder": "istft", "istft_overlap": 4})
     assert _architecture_words({}) == "SEANet encoder and decoder"  # bundles from before the key

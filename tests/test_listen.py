@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from sscodec.eval_table import mean_ci
-from sscodec.listen import mushra
-from sscodec.listen.browser import find_chromium
-from sscodec.listen.versions import default_opus_kbps, point_label, system_points, wanted
+from sscodec.evaluation.eval_table import mean_ci
+from sscodec.evaluation.listen import mushra
+from sscodec.evaluation.listen.browser import find_chromium
+from sscodec.evaluation.listen.versions import default_opus_kbps, point_label, system_points, wanted
 from tests.conftest import sscodec
 
 
@@ -207,7 +207,7 @@ def _key(browser, key):
 
 
 def test_page_in_headless_chromium(chromium, page_dir, tmp_path):
-    from sscodec.listen.browser import Browser
+    from sscodec.evaluation.listen.browser import Browser
 
     with Browser(1200, 900) as browser:
         browser.open("file://" + os.path.join(page_dir, "index.html"))

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sscodec import losses
-from sscodec.audio import mel_fft_size, mel_filterbank, stft
+from sscodec.nn import losses
+from sscodec.nn.audio import mel_fft_size, mel_filterbank, stft
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""sscodec.metrics on real audio from the embedded corpus: best scores for identical signals,
+"""sscodec.quality.metrics on real audio from the embedded corpus: best scores for identical signals,
 monotone in noise, and the same numbers as the reference packages and the training loss."""
 
 import logging
@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from sscodec import metrics
+from sscodec.quality import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "data_pipelines", "embedded")
@@ -116,7 +116,7 @@ def test_pesq_and_stoi_equal_the_reference_packages(speech):
 
 def test_pesq_on_silence_is_none_with_a_warning(speech, caplog):
     silence = np.zeros_like(speech)
-    with caplog.at_level(logging.WARNING, logger="sscodec.metrics"):
+    with caplog.at_level(logging.WARNING, logger="sscodec.quality.metrics"):
         assert metrics.pesq_wb(silence, silence, RATE) is None
     assert "NoUtterancesError" in caplog.text
 
@@ -145,7 +145,7 @@ def test_visqol_equals_the_file_api(speech, visqol, tmp_path):
 def test_mel_distance_is_the_training_loss(speech):
     import jax
 
-    from sscodec import losses
+    from sscodec.nn import losses
 
     degraded = _noisy(speech, 20)
     loss = jax.jit(losses.multiscale_mel_loss, static_argnums=(2, 3))
@@ -174,7 +174,7 @@ def test_score_trims_or_pads_the_estimate(speech):
 
 def test_score_on_silence_is_finite_or_none(speech, visqol, caplog):
     silence = np.zeros_like(speech)
-    with caplog.at_level(logging.WARNING, logger="sscodec.metrics"):
+    with caplog.at_level(logging.WARNING, logger="sscodec.quality.metrics"):
         result = metrics.score(silence, speech, RATE, speech=True, visqol=visqol,
                                metrics=("pesq", "stoi", "si_sdr", "mel_distance"))
     assert result["pesq"] is None and result["si_sdr"] is None

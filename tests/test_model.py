@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sscodec.config import samples_per_frame
-from sscodec.info import encoder_receptive_field, model_info
+from sscodec.train.info import encoder_receptive_field, model_info
 from sscodec.nn.conv import CausalUpsample1d, GroupedConv1d
 from sscodec.nn.soundstream import build_generator
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sscodec import losses
+from sscodec.nn import losses
 from sscodec.config import ConfigError, init_length, load_config
 from sscodec.nn.discriminators import build_discriminators
 from sscodec.nn.ms_stft_discriminator import MultiScaleSTFTDiscriminator

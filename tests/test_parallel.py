@@ -7,9 +7,9 @@ import jax
 import pytest
 from jax.sharding import AbstractMesh, PartitionSpec as P
 
-from sscodec import parallel
+from sscodec.train import parallel
 from sscodec.config import ConfigError, apply_overrides, default_config, validate
-from sscodec.runtime import _multi_process_env
+from sscodec.train.runtime import _multi_process_env
 
 
 def test_mesh_shape_fills_the_free_axis_and_rejects_impossible_shapes():
@@ -95,9 +95,9 @@ def test_topology_compile_ignores_a_libtpu_lockfile_left_behind(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         env = {k: v for k, v in os.environ.items() if k != "ALLOW_MULTIPLE_LIBTPU_LOAD"}
         result = subprocess.run([sys.executable, "-c", (
-            "from sscodec.runtime import choose_platforms\n"
+            "from sscodec.train.runtime import choose_platforms\n"
             "choose_platforms()\n"
-            "from sscodec.aot import topology_devices\n"
+            "from sscodec.train.aot import topology_devices\n"
             "print(len(topology_devices('v5e:2x2')))\n")], cwd=ROOT, env=env,
             capture_output=True, text=True, timeout=300)
         assert result.returncode == 0 and result.stdout.strip() == "4", result.stderr[-2000:]

@@ -13,7 +13,7 @@ from data_pipelines import pipeline
 from data_pipelines.audio_io import EMBEDDED_DIR, read_audio
 from data_pipelines.sources import open_source
 from data_pipelines.transforms import ExampleMaker, peak
-from sscodec.checkpoint import Checkpointer
+from sscodec.train.checkpoint import Checkpointer
 from sscodec.config import default_config
 
 

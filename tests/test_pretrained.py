@@ -74,7 +74,7 @@ def test_cli_uses_the_default_model_and_refuses_other_models(trained_bundle, tmp
     with open(os.path.join(other, "config.json"), "a") as f:  # another model: other content
         f.write("\n")
     manifest = json.load(open(os.path.join(other, "manifest.json")))
-    from sscodec.bundle_checks import content_hash
+    from sscodec.codec.bundle_checks import content_hash
     manifest["sha256"] = content_hash(other, bool(manifest.get("entropy_tables")))
     json.dump(manifest, open(os.path.join(other, "manifest.json"), "w"))
     refused = sscodec("decompress", str(tmp_path / "x.ssc"), "-", "--model", "other", check=False)
@@ -144,7 +144,7 @@ def test_ship_end_to_end(trained_bundle, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_round_trips_every_bitrate(name, monkeypatch):
     from sscodec.codec import Codec
-    from sscodec.codec_io import decode_from_stream, encode_to_stream
+    from sscodec.codec.codec_io import decode_from_stream, encode_to_stream
     monkeypatch.delenv(pretrained.ENV_VAR, raising=False)
     path = os.path.join(pretrained.PACKAGE_DIR, name)
     assert {"MODEL_CARD.md", "eval.json", "PROVENANCE.md"} <= set(os.listdir(path))
@@ -164,7 +164,7 @@ def test_shipped_model_round_trips_every_bitrate(name, monkeypatch):
 
 
 def test_replacement_effect_pairs_clips_and_refuses_other_clips():
-    from sscodec.ship import replacement_effect
+    from sscodec.evaluation.model_card import replacement_effect
 
     def evaluation(name, scores, **settings):
         rows = [{"system": name, "category": "clean_speech", "kbps": 3.0, "clip": f"c{i}",

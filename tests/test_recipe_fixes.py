@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sscodec import losses
+from sscodec.nn import losses
 from sscodec.config import load_config
 from sscodec.nn.rvq import ResidualVectorQuantizer
 from sscodec.train import balancer
@@ -162,7 +162,7 @@ def test_three_loss_families_move_the_generator(tiny_config):
     """Steps of the real train step, GAN on after a one-step discriminator warm-up: during it
     the discriminators train while only the reconstruction reaches the generator; then every
     family does, and the balancer's average norms track each (stated shares 0.5 / 0.25 / 0.25)."""
-    from sscodec import parallel
+    from sscodec.train import parallel
     from sscodec.train.state import create_state, crop_length
     from sscodec.train.step import make_train_step
 

@@ -12,7 +12,7 @@ import pytest
 
 from sscodec.config import ConfigError, load_config
 from sscodec.nn.rvq import code_perplexity
-from sscodec.sweeps import _stopped_early, load_sweep, point_config, run_summary
+from sscodec.evaluation.sweeps import _stopped_early, load_sweep, point_config, run_summary
 from sscodec.train.state import update_ema
 from tests.conftest import ROOT, TINY, sscodec
 
@@ -80,9 +80,9 @@ def test_time_budget_stops_saves_validates_and_holds_on_resume(budget_run):
 
 
 def test_export_takes_the_weight_average(budget_run):
-    from sscodec.checkpoint import Checkpointer, locate
+    from sscodec.train.checkpoint import Checkpointer, locate
     from sscodec.config import config_from_dict
-    from sscodec.export import load_run
+    from sscodec.train.export import load_run
     from sscodec.train.state import abstract_state, build_models
 
     workdir = budget_run[0]
@@ -100,7 +100,7 @@ def test_export_takes_the_weight_average(budget_run):
 
 
 def test_a_budget_stop_is_not_a_preemption_for_sweeps(budget_run, tmp_path):
-    from sscodec.sweeps import Point
+    from sscodec.evaluation.sweeps import Point
     workdir = str(budget_run[0])
     point = Point("p", TINY, {"num_steps": 100000})
     assert not _stopped_early(workdir, point, False, None)
@@ -149,8 +149,8 @@ def _flatten(tree, prefix=""):
 
 def test_published_training_state_gives_init_from_the_discriminators_and_codebooks(budget_run,
                                                                                   tmp_path):
-    from sscodec import parallel
-    from sscodec.checkpoint import Checkpointer, locate
+    from sscodec.train import parallel
+    from sscodec.train.checkpoint import Checkpointer, locate
     from sscodec.config import INIT_FROM_WEIGHTS, config_from_dict
     from sscodec.train.loop import _restore
     from sscodec.train.state import build_models, create_state
@@ -185,7 +185,7 @@ def test_published_training_state_gives_init_from_the_discriminators_and_codeboo
 @pytest.mark.parametrize("name", ["soundstream_24khz", "soundstream_24khz_6kbps",
                                   "soundstream_24khz_paper_recipe"])
 def test_paper_configs_keep_their_sizes_and_every_new_option_off(name):
-    from sscodec.info import model_info
+    from sscodec.train.info import model_info
     config = load_config(os.path.join(ROOT, "experiments", f"{name}.py"))
     assert (config.quantizer.codes, config.optim.weight_ema_decay, config.discriminator.kind,
             config.quantizer.dropout_share, config.model.activation, config.train.time_budget_s,
@@ -197,7 +197,7 @@ def test_paper_configs_keep_their_sizes_and_every_new_option_off(name):
 
 
 def test_info_counts_the_new_quantizer_and_discriminators():
-    from sscodec.info import format_info, model_info
+    from sscodec.train.info import format_info, model_info
     config = load_config(TINY, ["--config.quantizer.codes=factorized",
                                 "--config.discriminator.kind=mpd_mrd",
                                 "--config.discriminator.mrd_windows=(512, 256)"])
@@ -213,7 +213,7 @@ def test_info_counts_the_new_quantizer_and_discriminators():
 
 def test_improved_config_is_the_paper_model_with_every_published_change_on():
     """soundstream_24khz_improved.py: the paper's widths and bitrates, the recipe switches on."""
-    from sscodec.info import model_info
+    from sscodec.train.info import model_info
     paper = load_config(os.path.join(ROOT, "experiments", "soundstream_24khz.py"))
     config = load_config(os.path.join(ROOT, "experiments", "soundstream_24khz_improved.py"))
     assert (config.model.activation, config.quantizer.codes, config.quantizer.code_dim,

@@ -9,7 +9,7 @@ SCRIPT = r'''
 import jax, jax.numpy as jnp, numpy as np
 import flax.linen as nn
 from jax.sharding import NamedSharding, PartitionSpec as P
-from sscodec import parallel
+from sscodec.train import parallel
 from sscodec.nn.rvq import ResidualVectorQuantizer
 
 assert jax.device_count() == 8, jax.devices()

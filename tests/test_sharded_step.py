@@ -16,7 +16,7 @@ from tests.conftest import run_on_fake_devices
 SCRIPT = r'''
 import dataclasses
 import jax, numpy as np, optax
-from sscodec import parallel
+from sscodec.train import parallel
 from sscodec.config import load_config
 from sscodec.train.state import build_models, create_state, crop_length
 from sscodec.train.step import compile_train_step, initialize_codebooks

@@ -150,7 +150,7 @@ def test_the_decoder_gives_every_channel(stereo_config, decoder):
 
 
 def test_the_mel_loss_is_per_channel_with_a_joint_floor():
-    from sscodec.losses import multiscale_mel_loss
+    from sscodec.nn.losses import multiscale_mel_loss
 
     x = two_signals(24000, 0.5).T[None]  # [1, 2, T]
     y = x * np.float32(0.5)
@@ -200,8 +200,8 @@ def test_the_header_carries_the_channel_count_and_mono_keeps_version_1():
     import dataclasses
     import struct
 
-    from sscodec import bitstream
-    from sscodec.bitstream import BitstreamError, Header
+    from sscodec.codec import bitstream
+    from sscodec.codec.bitstream import BitstreamError, Header
 
     fields = dict(model_hash=bytes(range(16)), sample_rate=48000, frame_size=320,
                   num_quantizers=2, bits_per_code=10, num_frames=3, original_length=900,
@@ -318,7 +318,7 @@ def test_stereo_streaming_latency_is_one_frame(stereo_codec, music):
 
 
 def test_a_stereo_file_round_trips_through_ssc(stereo_bundle, stereo_codec, tmp_path):
-    from sscodec import bitstream
+    from sscodec.codec import bitstream
     from tests.conftest import sscodec
 
     x = two_signals(44100, 2.0)
@@ -352,8 +352,9 @@ def test_a_stereo_file_round_trips_through_ssc(stereo_bundle, stereo_codec, tmp_
 
 def test_mono_bundles_and_streams_from_before_still_decode(stereo_codec, tmp_path):
     """The shipped model (bundle format 3, no "channels" in its manifest) and a version 1 .ssc."""
-    from sscodec import Codec, bitstream
-    from sscodec.codec_io import decode_from_stream, encode_to_stream
+    from sscodec import Codec
+    from sscodec.codec import bitstream
+    from sscodec.codec.codec_io import decode_from_stream, encode_to_stream
 
     codec = Codec.load("speech_cpu_24khz")
     assert "channels" not in codec.manifest and codec.channels == 1
@@ -392,7 +393,7 @@ def test_a_bundle_that_lies_about_its_channels_is_refused(stereo_bundle, tmp_pat
 
 
 def test_stereo_scores_per_channel_and_on_mid_and_side():
-    from sscodec import metrics
+    from sscodec.quality import metrics
 
     x = two_signals(24000, 1.0)
     names = ("si_sdr", "mel_distance")
@@ -414,7 +415,7 @@ def test_stereo_scores_per_channel_and_on_mid_and_side():
 
 
 def test_eval_scores_a_stereo_model_per_channel(stereo_bundle, tmp_path):
-    from sscodec.evaluate import run_eval
+    from sscodec.evaluation.evaluate import run_eval
 
     result = run_eval(str(tmp_path / "eval"), model=stereo_bundle, data="embedded",
                       kbps=[3.6], baseline_names=["opus"], opus_kbps=[12],

@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings, strategies as st
 
-from sscodec import codec as codec_module
-from sscodec import streaming
+from sscodec.codec import codec as codec_module
+from sscodec.codec import streaming
 from tests.conftest import ROOT
 
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
@@ -142,7 +142,7 @@ def test_bad_stream_input_is_refused(codec):
 def film_codec(tiny_config, tmp_path_factory):
     """A tiny denoising model (FiLM at the encoder) with a FiLM layer that is not the identity."""
     from sscodec.codec import Codec
-    from sscodec.export import inference_config, initial_weights, write_bundle
+    from sscodec.codec.export import inference_config, initial_weights, write_bundle
 
     config = inference_config(tiny_config)
     config.model.film = "encoder"

@@ -9,8 +9,7 @@ import subprocess
 
 import pytest
 
-from sscodec.sweeps import (CPU_COMMON, CPU_RECIPE, CPU_STEPS, SCALES, _stopped_early, load_sweep,
-                            point_config)
+from sscodec.evaluation.sweeps import CPU_COMMON, CPU_RECIPE, CPU_STEPS, SCALES, _stopped_early, load_sweep, point_config
 from sscodec.config import dotted_items, load_config
 from tests.conftest import ROOT, sscodec
 
@@ -82,7 +81,7 @@ def test_every_sweep_loads_and_smoke_keeps_what_the_sweep_varies():
 
 def test_bad_sweep_files_are_refused(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("from sscodec.sweeps import Point, Sweep\n"
+    bad.write_text("from sscodec.evaluation.sweeps import Point, Sweep\n"
                    "def get_sweep():\n"
                    "    return Sweep('bad', 'Bad', [Point('a', 'experiments/tiny.py',"
                    " {'quantizer.num_quantizerz': 3})])\n")
@@ -152,8 +151,8 @@ def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
     speech): trained, summarized from their validation (no export, no `sscodec eval`), reported
     as one table and one curve per metric."""
     import dataclasses
-    from sscodec.report import write_report
-    from sscodec.sweeps import host_description, run_sweep, write_json
+    from sscodec.evaluation.report import write_report
+    from sscodec.evaluation.sweeps import host_description, run_sweep, write_json
 
     sweep = load_sweep(os.path.join(ROOT, "experiments", "sweeps", "recipe.py"))
     embedded = {"data.train": "embedded", "data.kinds": ("speech", "music"),
@@ -190,7 +189,7 @@ def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
 def test_recipe_table_deltas_from_last_and_recent_validations():
     """The Δ columns compare the last validation and the mean of the last three with the first
     point's; a point with fewer validations gets no recent mean."""
-    from sscodec.recipe_report import recipe_table
+    from sscodec.evaluation.recipe_report import recipe_table
 
     def result(visqol_curve):
         curve = [{"step": 100 * (i + 1), "visqol_speech@3kbps": v, "pesq@3kbps": 1.0,
@@ -214,8 +213,8 @@ def test_cpu_scale_sweep_two_points_end_to_end(tmp_path):
     of the Asterisk speech): trained, exported, evaluated, timed, and reported with the scale,
     the wall times and a verdict per claim of the paper."""
     import dataclasses
-    from sscodec.report import write_report
-    from sscodec.sweeps import run_sweep
+    from sscodec.evaluation.report import write_report
+    from sscodec.evaluation.sweeps import run_sweep
 
     sweep = load_sweep(_sweep_file("bitrate_scalability"), "cpu")
     embedded = {"data.train": "embedded", "data.kinds": ("speech",), "train.eval_data": ""}
@@ -259,7 +258,7 @@ def _depth_results(base, *others):
 
 
 def test_claims_are_judged_on_paired_differences_with_a_margin():
-    from sscodec.paper_claims import check_claims, claims_markdown, judge
+    from sscodec.evaluation.paper_claims import check_claims, claims_markdown, judge
 
     base = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]  # spread far wider than the differences
     near = [v - 0.02 + 0.01 * (i % 2) for i, v in enumerate(base)]
@@ -284,7 +283,7 @@ def test_claims_are_judged_on_paired_differences_with_a_margin():
 
 
 def test_sweep_cost_counts_step_flops_times_steps():
-    from sscodec.sweep_cost import ACCELERATORS, accelerator_hours, cost_markdown, point_cost
+    from sscodec.evaluation.sweep_cost import ACCELERATORS, accelerator_hours, cost_markdown, point_cost
 
     tiny = os.path.join(ROOT, "experiments", "tiny.py")
     cost = point_cost(load_config(tiny, ["num_steps=10"]))
@@ -300,7 +299,7 @@ def test_sweep_cost_counts_step_flops_times_steps():
 def test_as_good_as_is_inconclusive_where_the_metric_does_not_see_the_bitrate():
     """Fig. 7c: the scalable model level with a bitrate-specific one agrees only when the metric
     rises by at least the margin from the scalable model's lowest to its highest rate."""
-    from sscodec.paper_claims import check_claims
+    from sscodec.evaluation.paper_claims import check_claims
 
     def results(rise):
         base = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]

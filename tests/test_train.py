@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from data_pipelines import pipeline
-from sscodec import parallel
-from sscodec.checkpoint import Checkpointer
+from sscodec.train import parallel
+from sscodec.train.checkpoint import Checkpointer
 from sscodec.train.loop import NonFiniteLossError, train_and_evaluate
 from sscodec.train.state import build_models, create_state, crop_length
 from sscodec.train.step import compile_train_step, initialize_codebooks

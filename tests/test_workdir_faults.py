@@ -99,7 +99,7 @@ def test_a_read_only_workdir_is_refused_and_left_as_it_was(trained, tmp_path):
 def test_orbax_write_errors_become_os_errors_that_name_the_intact_checkpoint(tmp_path):
     """When the space check passes and a write still fails (another process filled the disk),
     Orbax's error (its real message, from a full tmpfs) becomes an OSError."""
-    from sscodec.checkpoint import Checkpointer
+    from sscodec.train.checkpoint import Checkpointer
     message = ('RESOURCE_EXHAUSTED: Error writing "disc_opt.0.mu.stft.Conv_0.bias/0" in OCDBT '
                'database at local file "/x/4.orbax-checkpoint-tmp/": Failed to write 24620 bytes '
                "to file 7: No space left on device [os_error_code='28']")

@@ -72,7 +72,7 @@ def _logged_steps(workdir: str, offset: int = 0) -> dict[int, float]:
 
 def _saved_step(workdir: str) -> int:
     """The latest checkpoint whose write finished (what a restart resumes from), or 0."""
-    from sscodec.checkpoint import Checkpointer
+    from sscodec.train.checkpoint import Checkpointer
     directory = os.path.join(workdir, "checkpoints")
     if not os.path.isdir(directory):
         return 0
@@ -112,7 +112,7 @@ def _kill_when(proc: subprocess.Popen, workdir: str, during_save: bool, steps: i
 
 
 def final_weights(workdir: str):
-    from sscodec.export import load_run
+    from sscodec.train.export import load_run
     _, weights, step, _ = load_run(workdir, entropy_data=None)
     return step, weights
 

@@ -73,7 +73,7 @@ def measure(batch: int = 4, seconds: float = 1.0, steps: int = 3, threads: int =
     from encodec import EncodecModel
     from encodec.msstftd import MultiScaleSTFTDiscriminator
 
-    from sscodec.audio import mel_filterbank
+    from sscodec.nn.audio import mel_filterbank
 
     torch.manual_seed(0)
     model = EncodecModel.encodec_model_24khz(pretrained=False)

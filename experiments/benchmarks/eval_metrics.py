@@ -25,7 +25,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("JAX_PLATFORMS", "cpu")  # sscodec.audio imports jax; keep it off TPUs
+os.environ.setdefault("JAX_PLATFORMS", "cpu")  # sscodec.nn.audio imports jax; keep it off TPUs
 
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
 RATE = 24000
@@ -54,7 +54,8 @@ def _time(fn) -> float:
 
 def _jobs(reference, degraded, visqol) -> dict:
     """name -> zero-argument callable: every metric and every baseline on this audio."""
-    from sscodec import baselines, metrics
+    from sscodec.evaluation import baselines
+    from sscodec.quality import metrics
     jobs = {
         "visqol_audio": lambda: visqol.audio(reference, degraded, RATE),
         "visqol_speech": lambda: visqol.speech(reference, degraded, RATE),
@@ -72,7 +73,7 @@ def _jobs(reference, degraded, visqol) -> dict:
 def first_call_worker(seconds: float) -> dict:
     """The first ViSQOL calls of a fresh process (import and model set-up included)."""
     t0 = time.perf_counter()
-    from sscodec import metrics
+    from sscodec.quality import metrics
     visqol = metrics.Visqol()
     reference = _speech(seconds)
     import_s = time.perf_counter() - t0
@@ -107,7 +108,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as empty:
         cold = _first_calls(args.seconds, empty)
 
-    from sscodec import baselines, metrics
+    from sscodec.evaluation import baselines
+
+    from sscodec.quality import metrics
     reference = _speech(args.seconds)
     degraded = baselines.opus(reference, RATE, 12).audio
     jobs = _jobs(reference, degraded, metrics.Visqol())
@@ -123,7 +126,7 @@ def main() -> None:
     for name, seconds in rows:
         print(f"{name:<16}{seconds:>15.3f}{10.0 / seconds:>12.0f}x")
     print(f"ViSQOL first call in a fresh process (after a {cached['import_s']:.1f} s import of "
-          "sscodec.metrics and the audio):")
+          "sscodec.quality.metrics and the audio):")
     for label, r in (("numba cache warm", cached), ("numba cache empty", cold)):
         print(f"  {label:<18} audio {r['visqol_audio']:6.2f} s   "
               f"speech {r['visqol_speech']:6.2f} s")

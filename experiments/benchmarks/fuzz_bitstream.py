@@ -34,8 +34,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from sscodec import bitstream  # noqa: E402
-from sscodec.bitstream import BitstreamError  # noqa: E402
+from sscodec.codec import bitstream  # noqa: E402
+from sscodec.codec.bitstream import BitstreamError  # noqa: E402
 
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
 FIELDS = {"sample_rate": 32, "frame_size": 16, "num_quantizers": 8, "bits_per_code": 8,
@@ -105,7 +105,7 @@ def _promises_kept(h: bitstream.Header, codes: np.ndarray, size: int) -> bool:
 def run(codec, streams: list[bytes], cases: int, seed: int, decode: int) -> dict:
     from tqdm import tqdm
 
-    from sscodec import codec_io
+    from sscodec.codec import codec_io
     rng = np.random.default_rng(seed)
     counts = {kind: {"refused": 0, "accepted": 0, "crash": 0, "silent_wrong": 0}
               for kind in ("random", "forged")}
@@ -158,7 +158,8 @@ def main() -> None:
     args = parser.parse_args()
     import soundfile as sf
 
-    from sscodec import Codec, codec_io
+    from sscodec import Codec
+    from sscodec.codec import codec_io
     codec = Codec.load(args.model)
     audio, rate = sf.read(os.path.join(SPEECH, sorted(os.listdir(SPEECH))[0]), dtype="float32")
     audio = audio[: rate]  # 1 s: small files make each mutation matter

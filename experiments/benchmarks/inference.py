@@ -14,7 +14,7 @@ codecs run at 6 kbps (the tiny model at its highest, 1.8 kbps). Streaming pushes
 model's frame of audio) at a time through the encoder and straight into the decoder, as a live call
 would, and reports the median and 99th percentile of the per-call compute time next to the chunk's
 duration (a live call needs the p99 well under a frame); one-frame pushes run through
-sscodec.streaming's FrameStep, and "1f %" is their share of the CPU peak (the steps' own XLA FLOPs,
+sscodec.codec.streaming's FrameStep, and "1f %" is their share of the CPU peak (the steps' own XLA FLOPs,
 weights folded in, per audio second, times the x RT); below the table, the memory floor of such a
 call (one read of the weights it uses, as one buffer) and the share of peak that floor allows. GFLOP
 per audio second come from XLA's cost analysis of the offline functions (counting every RVQ stage:
@@ -85,13 +85,13 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
     import jax
     import numpy as np
 
-    from sscodec import streaming
+    from sscodec.codec import streaming
     if not frame_step:
         streaming.REALTIME_FRAMES = 1  # no push has fewer frames: FrameStep never runs
 
     from sscodec.codec import Codec
     from sscodec.config import load_config, samples_per_frame
-    from sscodec.export import inference_config, initial_weights, write_bundle
+    from sscodec.codec.export import inference_config, initial_weights, write_bundle
 
     config = inference_config(load_config(os.path.join(ROOT, "experiments", f"{name}.py")))
     weights = initial_weights(config)
@@ -200,7 +200,7 @@ def encodec_worker(seconds: float, repeats: int, threads: int) -> dict:
 
 def opus_worker(seconds: float, repeats: int, kbps: float = KBPS) -> dict:
     """Opus at `kbps` on the same audio, single-threaded: opusenc / opusdec on a WAV where
-    opus-tools are installed, else libopus through PyAV (as sscodec.baselines runs it)."""
+    opus-tools are installed, else libopus through PyAV (as sscodec.evaluation.baselines runs it)."""
     import soundfile as sf
     audio = _speech(seconds)
     seconds = len(audio) / 24000
@@ -334,7 +334,7 @@ def main() -> None:
     parser.add_argument("--one-core", action="store_true", help="skip the all-cores rows")
     parser.add_argument("--no-frame-step", action="store_true",
                         help="also time each model with streaming through the general steps "
-                             "only (sscodec.streaming.FrameStep off), for the A/B")
+                             "only (sscodec.codec.streaming.FrameStep off), for the A/B")
     parser.add_argument("--startup", metavar="MODEL", nargs="?", const="speech_cpu_24khz",
                         help="only time the commands' start: compress / decompress of a 1 s file "
                              "with MODEL (default speech_cpu_24khz), first and later calls")

@@ -29,7 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from sscodec.runtime import choose_platforms  # noqa: E402
+from sscodec.platforms import choose_platforms  # noqa: E402
 
 choose_platforms()  # no TPU probing (and libtpu noise) where there is no TPU
 

@@ -29,7 +29,7 @@ if "--worker" not in sys.argv and "XLA_FLAGS" not in os.environ:
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from sscodec.runtime import choose_platforms  # noqa: E402
+from sscodec.platforms import choose_platforms  # noqa: E402
 
 choose_platforms()  # no TPU probing (and libtpu noise) where there is no TPU
 
@@ -58,7 +58,7 @@ def report(row: dict, model_flops_per_example: float, peak_gflops: float) -> str
 
 def worker(args) -> None:
     """One process of the 2-process run (started by launch.local)."""
-    from sscodec import runtime
+    from sscodec.train import runtime
     runtime.initialize()
     import jax
     row = measure(args.config, jax.devices(), args.per_device_batch, args.crop_frames,

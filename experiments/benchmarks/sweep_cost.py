@@ -1,6 +1,6 @@
 """The accelerator cost of the paper's sweeps: FLOPs per train step of every point (XLA's cost
 analysis of the lowered step, no compile), times its steps, in hours of H100 / A100 / TPU v5e at
-an assumed utilization (sscodec.sweep_cost.ASSUMED_MFU; at 100% the figures are lower bounds).
+an assumed utilization (sscodec.evaluation.sweep_cost.ASSUMED_MFU; at 100% the figures are lower bounds).
 
 Run (about a minute on a laptop for the four paper-scale sweeps):
   python experiments/benchmarks/sweep_cost.py                  # the paper's configs
@@ -17,12 +17,12 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from sscodec.runtime import choose_platforms  # noqa: E402
+from sscodec.platforms import choose_platforms  # noqa: E402
 
 choose_platforms()
 
-from sscodec.sweep_cost import ASSUMED_MFU, cost_markdown, sweep_cost  # noqa: E402
-from sscodec.sweeps import load_sweep  # noqa: E402
+from sscodec.evaluation.sweep_cost import ASSUMED_MFU, cost_markdown, sweep_cost  # noqa: E402
+from sscodec.evaluation.sweeps import load_sweep  # noqa: E402
 
 PAPER_SWEEPS = ("bitrate_scalability", "codebook_depth", "capacity", "denoising")
 

@@ -9,7 +9,7 @@ points are kept in --out as JSON and skipped when the command is run again):
   python experiments/benchmarks/tpu_scaling.py --mesh_fsdp 8 --out docs/scaling/fsdp8
 
 Writes OUT/POINT.json per point, OUT/report.md and OUT/efficiency.png. The method, the chip
-figures and their sources are in sscodec/scaling.py.
+figures and their sources are in sscodec/train/scaling.py.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="docs/scaling")
     args = p.parse_args(argv)
 
-    from sscodec import scaling
+    from sscodec.train import scaling
     from sscodec.config import load_config
 
     os.makedirs(args.out, exist_ok=True)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                 if args.extrapolate else ""))
     notes = ("Estimated from programs compiled ahead of time through libtpu "
              "(`python experiments/benchmarks/tpu_scaling.py`); method and chip figures in "
-             "`sscodec/scaling.py`. Compute at 100% of the bf16 peak and no overlap of "
+             "`sscodec/train/scaling.py`. Compute at 100% of the bf16 peak and no overlap of "
              "communication with compute, so the communication share is an upper bound.")
     report = scaling.markdown(points, title, notes)
     with open(os.path.join(args.out, "report.md"), "w") as f:

@@ -30,7 +30,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from sscodec.runtime import choose_platforms  # noqa: E402
+from sscodec.platforms import choose_platforms  # noqa: E402
 
 choose_platforms()  # no TPU probing (and libtpu noise) where there is no TPU
 
@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from flax import linen as nn  # noqa: E402
 
-from sscodec import losses, parallel  # noqa: E402
+from sscodec.nn import losses
+from sscodec.train import parallel  # noqa: E402
 from sscodec.config import load_config  # noqa: E402
 from sscodec.nn.discriminators import STFTDiscriminator, WaveDiscriminator  # noqa: E402
 from sscodec.nn.conv import ConvStyle  # noqa: E402

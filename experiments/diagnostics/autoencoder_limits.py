@@ -25,8 +25,8 @@ import soundfile as sf
 
 from data_pipelines.audio_io import read_audio, resample
 from sscodec.config import samples_per_frame
-from sscodec.export import load_run
-from sscodec.metrics import Visqol, pesq_wb
+from sscodec.train.export import load_run
+from sscodec.quality.metrics import Visqol, pesq_wb
 from sscodec.nn.soundstream import SoundStream, build_generator
 
 

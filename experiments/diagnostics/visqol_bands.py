@@ -21,10 +21,10 @@ import numpy as np
 import scipy.signal
 
 from data_pipelines.transforms import fit_length
-from sscodec import baselines
+from sscodec.evaluation import baselines
 from sscodec.codec import Codec
-from sscodec.eval_data import build_eval_set
-from sscodec.metrics import Visqol
+from sscodec.quality.eval_data import build_eval_set
+from sscodec.quality.metrics import Visqol
 
 STFT = dict(nperseg=512, noverlap=384)
 

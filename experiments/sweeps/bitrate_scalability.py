@@ -1,7 +1,7 @@
 """Paper Fig. 7c: bitrate-specific models vs the scalable (quantizer dropout) model vs a model
 without dropout truncated to fewer quantizers.
 
-Scales (`--scale`, see sscodec/sweeps.py):
+Scales (`--scale`, see sscodec/evaluation/sweeps.py):
   paper  3, 6 and 12 kbps bitrate-specific models, the scalable 24-quantizer model and an 18 kbps
          model without dropout, each evaluated at 3-18 kbps (the paper's configs, accelerators)
   cpu    the CPU speech recipe (8 quantizers, 6 kbps at most): 1.5 and 3 kbps bitrate-specific
@@ -16,7 +16,7 @@ On a cluster (one job per point, the paper's configs and budgets):
       --out /shared/sweeps/fig7c --cluster slurm --sbatch-args="--partition=gpu --time=72:00:00"
 """
 
-from sscodec.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
+from sscodec.evaluation.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
 
 ALL_RATES = (3, 6, 9, 12, 15, 18)
 CPU_RATES = (1.5, 3, 4.5, 6)

@@ -4,7 +4,7 @@ factors and quality.
 The paper's RTFs are one thread of a Pixel 4; ours are measured by `sscodec eval` on the machine
 that ran the evaluation (all threads), so compare their ratios, not their values.
 
-Scales (`--scale`, see sscodec/sweeps.py): `paper` changes the paper's 6 kbps model (C = 32);
+Scales (`--scale`, see sscodec/evaluation/sweeps.py): `paper` changes the paper's 6 kbps model (C = 32);
 `cpu` the CPU speech recipe without dropout, whose width is C = 16, so every width is halved:
 (16, 16), (8, 8), (8, 16), (4, 16), (16, 8), (16, 4), the paper's ratios.
 
@@ -13,7 +13,7 @@ Run:
   sscodec report sweeps/table1_cpu
 """
 
-from sscodec.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
+from sscodec.evaluation.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
 
 BASE = "experiments/soundstream_24khz_6kbps.py"
 # (C_enc, C_dec, paper #params, paper RTF enc, paper RTF dec, paper ViSQOL)

@@ -1,7 +1,7 @@
 """Paper Table II: codebook size vs number of quantizers at one bitrate (6 kbps), all without
 quantizer dropout: N_q = 8 x N = 1024, 16 x 32 and 80 x 2 (80 bits a frame each).
 
-Scales (`--scale`, see sscodec/sweeps.py): `paper` changes the paper's 6 kbps model; `cpu` the
+Scales (`--scale`, see sscodec/evaluation/sweeps.py): `paper` changes the paper's 6 kbps model; `cpu` the
 CPU speech recipe (whose 8 x 1,024 at 75 Hz is also 6 kbps) without dropout, on held-out speakers.
 
 Run:
@@ -9,7 +9,7 @@ Run:
   sscodec report sweeps/table2_cpu
 """
 
-from sscodec.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
+from sscodec.evaluation.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
 
 # (name, N_q, N, the paper's ViSQOL)
 ROWS = [("nq8_n1024", 8, 1024, "4.01 ± 0.03"), ("nq16_n32", 16, 32, "3.98 ± 0.03"),

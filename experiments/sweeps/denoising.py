@@ -2,7 +2,7 @@
 (each scored with the denoise flag off and on) and a model trained to always denoise, on noisy
 speech scored against the clean speech.
 
-Scales (`--scale`, see sscodec/sweeps.py):
+Scales (`--scale`, see sscodec/evaluation/sweeps.py):
   paper  the paper's scalable denoising model (experiments/soundstream_24khz_denoise.py) at 3-18
          kbps, its noise from data.noise (the embedded noise/ folder unless pointed elsewhere)
   cpu    the CPU speech recipe with FiLM, trained on the Asterisk speakers mixed with real
@@ -15,7 +15,7 @@ Run:
   sscodec report sweeps/fig8_cpu
 """
 
-from sscodec.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
+from sscodec.evaluation.sweeps import Point, Sweep, check_scale, cpu_point, cpu_scale
 
 BASE = "experiments/soundstream_24khz_denoise.py"
 RATES = (3, 6, 9, 12, 15, 18)

@@ -21,7 +21,7 @@ Run (each point resumes where it stopped; finished points are kept):
   sscodec report sweeps/recipe
 """
 
-from sscodec.sweeps import Point, Sweep
+from sscodec.evaluation.sweeps import Point, Sweep
 
 BASE = "experiments/speech_cpu_24khz.py"
 BUDGET_CPU_SECONDS = 2400.0

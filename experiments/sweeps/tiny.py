@@ -6,7 +6,7 @@ Run:
   sscodec report sweeps/tiny
 """
 
-from sscodec.sweeps import Point, Sweep
+from sscodec.evaluation.sweeps import Point, Sweep
 
 
 def get_sweep() -> Sweep:

@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from sscodec import parallel
 from sscodec.nn import partitioning
 
 
@@ -188,12 +187,12 @@ class Conv(nn.Module):
             padding = jax.lax.padtype_to_pads(x.shape[1:-1], tuple(
                 (k - 1) * d + 1 for k, d in zip(window, dilation)), strides, padding)
         padding = tuple(tuple(int(v) for v in p) for p in padding)
-        x = parallel.batch_sharded(x)
+        x = partitioning.batch_sharded(x)
         if jax.default_backend() == "cpu":  # see conv_nd; GPU/TPU match JAX's own transposes
             y = conv_nd(x, kernel, strides, padding, dilation)
         else:
             y = _conv(x, kernel, strides, padding, rhs_dilation=dilation)
-        return parallel.batch_sharded(y + bias)
+        return partitioning.batch_sharded(y + bias)
 
 
 def causal_left_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
@@ -401,5 +400,5 @@ class GroupedConv1d(nn.Module):
         fn = GROUPED_IMPLS[resolve_grouped_impl(self.impl)]
         # Per device in a partitioned step: GSPMD gathers the batch for a grouped conv's input
         # and kernel gradients (every device would do all of the batch's work).
-        return parallel.per_shard(
+        return partitioning.per_shard(
             lambda x: fn(x, kernel, self.stride, self.groups, self.kernel_size // 2), x) + bias

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from sscodec.audio import stft_features
+from sscodec.nn.audio import stft_features
 from sscodec.nn.conv import Conv, ConvStyle
 
 LEAK = 0.1

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 from ml_collections import ConfigDict, FrozenConfigDict
 
-from sscodec.audio import stft_features
+from sscodec.nn.audio import stft_features
 from sscodec.nn.conv import Conv, ConvStyle, GroupedConv1d
 from sscodec.nn.dac_discriminators import MultiPeriodMultiBandDiscriminator
 from sscodec.nn.ms_stft_discriminator import MultiScaleSTFTDiscriminator

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from sscodec.audio import istft
+from sscodec.nn.audio import istft
 from sscodec.nn.conv import CausalConv1d, ConvStyle
 from sscodec.nn.seanet import activate, residual_stack
 

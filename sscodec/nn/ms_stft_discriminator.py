@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from sscodec.audio import hann, stft_features
+from sscodec.nn.audio import hann, stft_features
 from sscodec.nn.conv import Conv, ConvStyle
 
 LEAK = 0.2

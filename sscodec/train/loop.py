@@ -25,9 +25,10 @@ from ml_collections import ConfigDict
 from tqdm.auto import tqdm
 
 from data_pipelines import pipeline
-from sscodec.checkpoint import Checkpointer, locate
-from sscodec.runtime import PreemptionWatch, enable_compilation_cache
-from sscodec import parallel, runtime
+from sscodec.train.checkpoint import Checkpointer, locate
+from sscodec.train.runtime import PreemptionWatch
+from sscodec.platforms import enable_compilation_cache
+from sscodec.train import parallel, runtime
 from sscodec.config import INIT_FROM_WEIGHTS, samples_per_frame
 from sscodec.train.reporting import MetricWriter, SampleWriter, load_sample_clips
 from sscodec.train.state import build_models, count_params, create_state, crop_length

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 from ml_collections import ConfigDict
 
-from sscodec import parallel
+from sscodec.train import parallel
 from sscodec.config import init_length, samples_per_frame
 from sscodec.nn.discriminators import Discriminators, build_discriminators
 from sscodec.nn.soundstream import SoundStream, build_generator

@@ -18,7 +18,8 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec
 from ml_collections import ConfigDict
 
-from sscodec import losses, parallel
+from sscodec.nn import losses
+from sscodec.nn import partitioning
 from sscodec.train import balancer as balancer_lib
 from sscodec.train.schedule import lr_factor
 from sscodec.train.state import Models, State, update_ema
@@ -165,9 +166,9 @@ def jit_train_step(config: ConfigDict, models: Models, state: State, batch: Batc
 
 def _under_batch_mesh(batch: Batch):
     """Trace inside this so that ops GSPMD cannot split over the batch run per device
-    (`parallel.per_shard`): the batch's mesh and the mesh axes its leading dimension is split over."""
+    (`partitioning.per_shard`): the batch's mesh and the mesh axes its leading dimension is split over."""
     sharding = jax.tree.leaves(batch)[0].sharding
-    return parallel.batch_partitioned(sharding.mesh, sharding.spec[0] if sharding.spec else None)
+    return partitioning.batch_partitioned(sharding.mesh, sharding.spec[0] if sharding.spec else None)
 
 
 def lower_train_step(config: ConfigDict, models: Models, state: State, batch: Batch):

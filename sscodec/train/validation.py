@@ -3,10 +3,10 @@
 At start the main process picks `train.eval_clips` clips once, deterministically (a shuffle seeded
 by `config.seed`; speech-labelled items first, then unlabelled ones, then music; noise never;
 unreadable, silent or too-short items skipped), with the same readers and -3 dBFS peak
-normalization as `sscodec eval` (sscodec.eval_data). At every eval step it codes them with the
+normalization as `sscodec eval` (sscodec.quality.eval_data). At every eval step it codes them with the
 current generator parameters and codebooks at the bitrates of `train.eval_kbps` (by default the
 lowest, n_q = 1, and the highest, n_q = N_q) with one jitted function (one compile per depth),
-scores each clip with sscodec.metrics and averages over the clips:
+scores each clip with sscodec.quality.metrics and averages over the clips:
 
     eval/mel@0.45kbps, eval/visqol_speech@0.45kbps, eval/pesq@0.45kbps, ..., eval/pesq@1.8kbps
 
@@ -39,7 +39,8 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from data_pipelines.sources import open_source
-from sscodec import eval_data, losses, metrics
+from sscodec.quality import eval_data, metrics
+from sscodec.nn import losses
 from sscodec.config import kbps_for_num_quantizers, num_quantizers_for_kbps, samples_per_frame
 from sscodec.train.reporting import MetricWriter, reconstruct_fn
 from sscodec.train.state import eval_params_key

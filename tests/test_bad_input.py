@@ -91,6 +91,7 @@ def cases(r, bundle):
     ]
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line_and_leaves_nothing(files, trained_bundle):
     failures = []
     for name, argv, output, words in cases(files, trained_bundle):

@@ -5,11 +5,14 @@ experiments/benchmarks/chaos.py."""
 import os
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "experiments", "benchmarks"))
 
 
+@pytest.mark.slow
 def test_three_kills_lose_nothing(tmp_path):
     import chaos
     r = chaos.run(kills=3, steps=12, seed=1, root=str(tmp_path))

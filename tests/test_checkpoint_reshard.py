@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 SCRIPT = r'''
@@ -38,6 +40,7 @@ print("RESHARD_OK", meta)
 '''
 
 
+@pytest.mark.slow
 def test_checkpoint_from_4_devices_restores_on_2(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)

@@ -8,6 +8,8 @@ import sys
 import soundfile as sf
 
 from sscodec.train.reporting import read_metrics
+import pytest
+
 from tests.conftest import ROOT
 
 TINY = os.path.join(ROOT, "experiments", "tiny.py")
@@ -42,6 +44,7 @@ def test_bad_override_is_a_clear_error():
     assert out.returncode == 2 and "config.quantizer.num_quantizers" in out.stderr
 
 
+@pytest.mark.slow
 def test_train_writes_everything_and_resumes_exactly(tmp_path):
     workdir = str(tmp_path / "run")
     first = sscodec("train", "--config", TINY, "--workdir", workdir, "--config.num_steps=20", *SHORT)
@@ -70,6 +73,7 @@ def test_train_writes_everything_and_resumes_exactly(tmp_path):
         assert a["loss/discriminator"] == b["loss/discriminator"]
 
 
+@pytest.mark.slow
 def test_denoising_run_with_a_worker_resumes_exactly_under_another_worker_count(tmp_path):
     """Noisy pairs through a Grain worker process; the resumed run (no workers, so the saved
     iterator state does not fit) restarts the data from the step and matches a straight run."""

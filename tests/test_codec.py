@@ -220,6 +220,7 @@ def test_compiled_functions_are_kept_for_later_processes(trained_bundle, tmp_pat
     assert os.path.getsize(executable) > 1000  # written again
 
 
+@pytest.mark.slow
 def test_export_options_for_entropy_tables(trained_bundle, tmp_path):
     run = os.path.join(os.path.dirname(trained_bundle), "run")
     sscodec("export", "--workdir", run, "--out", str(tmp_path / "plain"), "--no-entropy")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from sscodec.cli import main
+from sscodec.cli.main import main
 from sscodec.evaluation.curves import curve_points, curve_table
 
 

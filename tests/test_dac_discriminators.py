@@ -29,6 +29,7 @@ def _strided(n: int, times: int) -> int:  # a stride-3 conv of kernel 5 padded 2
     return n
 
 
+@pytest.mark.slow
 def test_output_shapes_at_every_period_and_window(disc_and_vars):
     disc, variables, audio = disc_and_vars
     outputs = disc.apply(variables, audio)
@@ -70,6 +71,7 @@ def test_parameter_count_matches_dac():
     assert count == 5 * mpd + 3 * mrd
 
 
+@pytest.mark.slow
 def test_generator_gets_a_gradient_through_every_branch():
     disc = MultiPeriodMultiBandDiscriminator((2, 3), (256, 128), 2, 8, 2)
     audio = jnp.asarray(np.random.default_rng(0).standard_normal((1, 1024)), jnp.float32)
@@ -80,6 +82,7 @@ def test_generator_gets_a_gradient_through_every_branch():
     assert np.all(np.abs(np.asarray(grads)).max(axis=(1, 2)) > 0)
 
 
+@pytest.mark.slow
 def test_config_switch_builds_it():
     config = load_config(TINY, ["--config.discriminator.kind=mpd_mrd",
                                 "--config.discriminator.mpd_channels=2",

@@ -81,6 +81,7 @@ def test_summary_means_and_confidence_intervals():
     assert mean_ci([]) == {"mean": None, "ci95": None, "n": 0}
 
 
+@pytest.mark.slow
 def test_eval_command_scores_model_and_baselines(trained_bundle, tmp_path):
     out = tmp_path / "eval"
     result = sscodec("eval", "--model", trained_bundle, "--data", "embedded", "--kbps",

@@ -89,6 +89,7 @@ def test_config_switch_builds_it_and_checks_code_dim():
                            "--config.quantizer.code_dim=0"])
 
 
+@pytest.mark.slow
 def test_exported_bundle_codes_and_decodes_like_the_model_offline_and_streaming(tmp_path):
     """The bundle's encoder and its summed decoder-side table give the module's own codes and
     audio; streaming gives the offline codes."""

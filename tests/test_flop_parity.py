@@ -10,12 +10,14 @@ the kernels (1.155x); convs now keep their activations batch-sharded (`partition
 Runs in a subprocess: the fake device count is set before JAX starts.
 """
 
+import pytest
+
 from tests.conftest import run_on_fake_devices
 
 SCRIPT = r'''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from sscodec.nn import audio
+from sscodec.nn import audio, partitioning
 from sscodec.train import hlo_collectives, parallel
 from sscodec.config import load_config
 from sscodec.train.state import abstract_state, build_models, crop_length, shardings_for
@@ -76,5 +78,6 @@ print("FLOP_PARITY_OK")
 '''
 
 
+@pytest.mark.slow
 def test_partitioned_step_flops_per_device_shrink_with_n():
     run_on_fake_devices(SCRIPT, "FLOP_PARITY_OK", timeout=1200)

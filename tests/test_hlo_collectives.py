@@ -5,8 +5,7 @@ import dataclasses
 
 import pytest
 
-from sscodec.train import hlo_collectives as h
-from sscodec.train import scaling
+from sscodec.train import hlo_collectives as h, scaling
 
 HLO = """HloModule jit_step, entry_computation_layout={()->f32[]}
 

@@ -59,6 +59,7 @@ def test_output_shape_and_causality(istft_model):
     assert np.abs(y[:, k * m: (k + 1) * m] - y2[:, k * m: (k + 1) * m]).max() > 0
 
 
+@pytest.mark.slow
 def test_streaming_decode_equals_offline(istft_model):
     """Chunk by chunk (1, 3 and 2 frames), carrying conv context and the overlap-add tail, the
     decoder gives the offline output."""

@@ -108,3 +108,23 @@ def test_a_planted_upward_import_is_caught(tmp_path, room_dir, source, expected)
     planted.write_text(source + "\n")
     bad = violations({f"sscodec.{room_dir}._planted_for_test": str(planted)})
     assert any("_planted_for_test:" in v and expected in v for v in bad), bad
+
+
+def room_graph() -> dict[tuple[str, str], int]:
+    """(importing room, imported room) -> number of import statements, between different rooms."""
+    edges: dict[tuple[str, str], int] = {}
+    for module, path in modules().items():
+        own = room(module)
+        for _, target in imports(path, module):
+            other = room(target)
+            if other is not None and other != own:
+                edges[(own, other)] = edges.get((own, other), 0) + 1
+    return edges
+
+
+if __name__ == "__main__":  # prints the room graph that ARCHITECTURE.md shows
+    graph = room_graph()
+    for a in reversed(LAYERS):
+        targets = [f"{b} ({graph[a, b]})" for b in reversed(LAYERS) if (a, b) in graph]
+        if targets:
+            print(f"{a:>10} -> {', '.join(targets)}")

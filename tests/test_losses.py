@@ -24,6 +24,7 @@ def test_no_empty_mel_filters(window):
     assert n_fft == (512 if window < 512 else window)  # the documented rule at 24 kHz / 64 bins
 
 
+@pytest.mark.slow
 def test_mel_loss_zero_on_identical_and_positive_otherwise(audio):
     x, y = audio
     same = losses.multiscale_mel_loss(x, x, 24000)
@@ -50,6 +51,7 @@ def _harmonics(f0: float, offset: float = 0.0, lo: float = 1000.0, hi: float = 4
                            for k, f in enumerate(np.arange(f0, hi, f0)) if f >= lo) * 0.05)[None]
 
 
+@pytest.mark.slow
 def test_per_window_mel_bins_see_a_male_voices_harmonics():
     """Harmonics of 110 Hz between 1 and 4 kHz moved by half their spacing (the right envelope,
     the wrong fine structure: a noise-like excitation's fault) against a 1 dB level error. The
@@ -102,6 +104,7 @@ def test_waveform_term_is_the_only_one_that_sees_polarity(audio):
     assert float(losses.waveform_l1(x, x)) == 0.0
 
 
+@pytest.mark.slow
 def test_preemphasis_tilts_the_mel_loss_towards_high_bands():
     """x[n] - a x[n-1]; with it, an error of the same size at 3 kHz weighs more against one at
     200 Hz than without (the tilt loss.mel_preemphasis is for)."""

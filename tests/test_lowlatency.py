@@ -53,6 +53,7 @@ def test_shipped_model_streams_one_frame_per_call_with_offline_codes(lowlatency)
         np.testing.assert_allclose(np.concatenate(out), codec.decode(offline), rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_inference_benchmark_reports_per_call_latency_and_share_of_peak():
     script = os.path.join(ROOT, "experiments", "benchmarks", "inference.py")
     run = subprocess.run([sys.executable, script, "--configs", "tiny", "--seconds", "1",

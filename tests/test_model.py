@@ -27,6 +27,7 @@ def codec(request, tiny_config):
     return config, gen, variables, apply, encode
 
 
+@pytest.mark.slow
 def test_shapes_and_frame_rate(codec):
     config, gen, variables, apply, encode = codec
     m = samples_per_frame(config)
@@ -109,6 +110,7 @@ def test_grouped_conv_implementations_agree(groups):
     np.testing.assert_allclose(ga["params"]["kernel"], gb["params"]["kernel"], rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_snake_activation_is_learned_and_periodic(tiny_config):
     """model.activation="snake": one alpha per channel at every ELU site, starting at 1, each with
     a gradient (so training moves it); Snake(x) - x is periodic in x with period pi / alpha."""

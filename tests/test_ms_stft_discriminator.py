@@ -21,6 +21,7 @@ def disc_and_vars():
     return disc, disc.init(jax.random.key(0), audio), audio
 
 
+@pytest.mark.slow
 def test_output_shapes_at_every_scale(disc_and_vars):
     disc, variables, audio = disc_and_vars
     outputs = disc.apply(variables, audio)
@@ -46,6 +47,7 @@ def test_generator_gets_a_gradient_through_every_scale(disc_and_vars):
     assert np.all(np.isfinite(grad)) and float(jnp.abs(grad).max()) > 0
 
 
+@pytest.mark.slow
 def test_config_switch_builds_it():
     config = load_config(f"{ROOT}/experiments/tiny.py",
                          ["--config.discriminator.kind=ms_stft",

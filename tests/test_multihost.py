@@ -66,6 +66,7 @@ def preempt_and_resume(run, steps=8):
     return by_step(run)
 
 
+@pytest.mark.slow
 def test_two_processes_train_save_on_preemption_and_resume(tmp_path):
     metrics = preempt_and_resume(tmp_path / "run")
     assert set(metrics) == {2, 4, 6, 8}
@@ -84,6 +85,7 @@ def test_two_process_preempted_run_matches_the_uninterrupted_run(tmp_path):
         assert a[step]["loss/discriminator"] == b[step]["loss/discriminator"], step
 
 
+@pytest.mark.slow
 def test_a_dead_process_stops_the_other_with_a_clear_error(tmp_path):
     port = portpicker.pick_unused_port()
     procs = []
@@ -120,6 +122,7 @@ def straight_run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_reproduces_the_uninterrupted_losses(tmp_path, straight_run):
     workdir = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "sscodec.cli", "train", "--config", TINY,
@@ -140,6 +143,7 @@ def test_sigkill_then_resume_reproduces_the_uninterrupted_losses(tmp_path, strai
         assert a[step]["loss/generator"] == b[step]["loss/generator"], step
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly_within_a_step(tmp_path):
     """No logging or periodic saves (each would sync host and device) and a signal a few seconds
     into training: the saved step is at most 2 past the last one the device had finished when
@@ -173,6 +177,7 @@ def test_sigterm_saves_and_exits_cleanly_within_a_step(tmp_path):
     assert os.path.exists(workdir / "checkpoints" / str(step) / "data" / "process_0-of-1.json")
 
 
+@pytest.mark.slow
 def test_resume_precedence_workdir_then_resume_then_init_from(tmp_path, straight_run):
     # --resume: the other run's full state, so it continues at its step.
     out = sscodec("train", "--config", TINY, "--workdir", str(tmp_path / "a"),
@@ -194,6 +199,7 @@ def test_resume_precedence_workdir_then_resume_then_init_from(tmp_path, straight
     assert bad.returncode == 2 and "no checkpoint" in bad.stderr
 
 
+@pytest.mark.slow
 def test_compile_for_a_tpu_topology_reports_memory_flops_and_fit():
     out = sscodec("compile", "--config", TINY, "--topology", "v5e:2x2", "--json",
                   "--config.mesh.shape=(2, 2)", "--config.mesh.fsdp_min_size=0",

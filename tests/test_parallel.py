@@ -95,7 +95,7 @@ def test_topology_compile_ignores_a_libtpu_lockfile_left_behind(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         env = {k: v for k, v in os.environ.items() if k != "ALLOW_MULTIPLE_LIBTPU_LOAD"}
         result = subprocess.run([sys.executable, "-c", (
-            "from sscodec.train.runtime import choose_platforms\n"
+            "from sscodec.platforms import choose_platforms\n"
             "choose_platforms()\n"
             "from sscodec.train.aot import topology_devices\n"
             "print(len(topology_devices('v5e:2x2')))\n")], cwd=ROOT, env=env,

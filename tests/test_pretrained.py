@@ -83,6 +83,7 @@ def test_cli_uses_the_default_model_and_refuses_other_models(trained_bundle, tmp
     assert b"the installed model 'speech_cpu_24khz' wrote it" in refused.stderr
 
 
+@pytest.mark.slow
 def test_ship_end_to_end(trained_bundle, tmp_path, monkeypatch):
     from sscodec.codec import Codec
     run = os.path.join(os.path.dirname(trained_bundle), "run")

@@ -51,6 +51,7 @@ def _init_level_db(config, audio) -> float:
     return float(level(out) - level(audio))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny.py", "speech_cpu_24khz.py"])
 def test_untrained_output_starts_below_the_input(name, speech):
     # Default recipe: PyTorch's kernel init, zero biases, weight norm. Stated band: the untrained
@@ -74,6 +75,7 @@ def _best_gain_db(target, noise_db, **loss_kwargs) -> float:
     return float(gains[int(np.argmin(np.asarray(loss(jnp.asarray(gains)))))])
 
 
+@pytest.mark.slow
 def test_reconstruction_loss_prefers_the_true_level(speech):
     # An output that is the target plus noise 30 or 40 dB down is best at the target's level.
     # (At 20 dB SNR white noise fills the bins that band-limited speech leaves empty, and every
@@ -90,6 +92,7 @@ def test_reconstruction_loss_prefers_the_true_level(speech):
     assert old < -2.0
 
 
+@pytest.mark.slow
 def test_reconstruction_loss_terms_and_errors(speech):
     x = jnp.asarray(speech)
     assert float(losses.multiscale_mel_loss(x, x, RATE)) == pytest.approx(0.0, abs=1e-4)
@@ -118,6 +121,7 @@ def test_log_l1_mel_loss_weighs_every_scale_the_same_in_db(speech):
     assert per_scale[3] > 5 * per_scale[2]
 
 
+@pytest.mark.slow
 def test_weight_norm_reparametrizes_without_changing_init(tiny_config):
     models = build_models(tiny_config)
     state = jax.jit(lambda: init_state(models, 0, 1280))()
@@ -158,6 +162,7 @@ def test_balancer_gives_each_family_its_share():
     assert np.asarray(state["norm_sums"])[1:] == pytest.approx(before[1:])
 
 
+@pytest.mark.slow
 def test_three_loss_families_move_the_generator(tiny_config):
     """Steps of the real train step, GAN on after a one-step discriminator warm-up: during it
     the discriminators train while only the reconstruction reaches the generator; then every

@@ -56,6 +56,7 @@ def budget_run(tmp_path_factory):
     return workdir, args, first
 
 
+@pytest.mark.slow
 def test_time_budget_stops_saves_validates_and_holds_on_resume(budget_run):
     workdir, args, first = budget_run
     budget = json.loads((workdir / "time_budget.json").read_text())
@@ -79,6 +80,7 @@ def test_time_budget_stops_saves_validates_and_holds_on_resume(budget_run):
     assert set(summary["final"]) == {"step", "train_seconds", "mel@0.9kbps", "mel@1.8kbps"}
 
 
+@pytest.mark.slow
 def test_export_takes_the_weight_average(budget_run):
     from sscodec.train.checkpoint import Checkpointer, locate
     from sscodec.config import config_from_dict
@@ -147,6 +149,7 @@ def _flatten(tree, prefix=""):
             yield f"{prefix}{key}", value
 
 
+@pytest.mark.slow
 def test_published_training_state_gives_init_from_the_discriminators_and_codebooks(budget_run,
                                                                                   tmp_path):
     from sscodec.train import parallel

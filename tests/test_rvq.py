@@ -171,6 +171,7 @@ def test_quantizer_dropout_draws_depth_per_example(tiny_config):
     assert set(np.asarray(aux_eval["n_q"]).tolist()) == {2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("share", [0.0, 0.5])
 def test_quantizer_dropout_share_keeps_the_rest_at_full_depth(tiny_config, share):
     """DAC's dropout on a share of the examples: share 0 trains every example at all N_q; at 0.5

@@ -11,6 +11,8 @@ Adam turns a near-zero gradient element whose sign differs between the two summa
 full +-lr step, which hides the comparison under noise of its own making. Runs in a subprocess: the fake device count is set before JAX starts.
 """
 
+import pytest
+
 from tests.conftest import run_on_fake_devices
 
 SCRIPT = r'''
@@ -76,5 +78,6 @@ print("SHARDED_STEP_OK worst relative diff", worst)
 '''
 
 
+@pytest.mark.slow
 def test_sharded_step_matches_one_device():
     run_on_fake_devices(SCRIPT, "SHARDED_STEP_OK", timeout=900)

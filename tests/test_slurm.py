@@ -138,6 +138,7 @@ def venv_with_sscodec(path: str) -> str:
     return path
 
 
+@pytest.mark.slow
 def test_sbatch_script_is_preempted_requeued_and_matches_an_uninterrupted_run(slurm, tmp_path):
     straight = launch_local(tmp_path / "straight", STEPS)  # 2 processes x 2 devices, as below
     out = straight.communicate(timeout=900)[0]

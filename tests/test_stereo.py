@@ -171,6 +171,7 @@ def test_the_mel_loss_is_per_channel_with_a_joint_floor():
                                per_channel[0], rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["soundstream", "ms_stft", "mpd_mrd"])
 def test_every_discriminator_sees_the_channels_jointly(stereo_config, kind):
     import jax
@@ -254,6 +255,7 @@ def stereo_bundle(stereo_run):
     return str(stereo_run / "bundle")
 
 
+@pytest.mark.slow
 def test_a_stereo_run_validates_and_writes_stereo_samples(stereo_run):
     import json
 
@@ -299,6 +301,7 @@ def test_the_bundle_codes_two_channels(stereo_bundle, stereo_codec, music):
     assert stereo_codec.encode(two_signals(44100, 1.0), 44100).shape == (150, 4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [[1], [320], [5000], [1, 700, 4099, 31]])
 def test_streaming_equals_offline_in_stereo(stereo_codec, music, sizes):
     audio = music if sizes != [1] else music[:2000]

@@ -8,8 +8,7 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings, strategies as st
 
-from sscodec.codec import codec as codec_module
-from sscodec.codec import streaming
+from sscodec.codec import codec as codec_module, streaming
 from tests.conftest import ROOT
 
 SPEECH = os.path.join(ROOT, "data_pipelines", "embedded", "speech")

@@ -118,6 +118,7 @@ def test_submit_writes_a_slurm_array_and_xpk_workloads(tmp_path):
     assert result.returncode == 2 and b"--xpk-cluster" in result.stderr
 
 
+@pytest.mark.slow
 def test_tiny_sweep_end_to_end(tmp_path):
     tiny = os.path.join(ROOT, "experiments", "sweeps", "tiny.py")
     out = tmp_path / "sweep"
@@ -146,6 +147,7 @@ def test_tiny_sweep_end_to_end(tmp_path):
     assert b"already evaluated" in again.stderr
 
 
+@pytest.mark.slow
 def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
     """Two points of the recipe sweep (smoke size, on the embedded corpus instead of the Asterisk
     speech): trained, summarized from their validation (no export, no `sscodec eval`), reported
@@ -208,6 +210,7 @@ def test_recipe_table_deltas_from_last_and_recent_validations():
     assert cells["short"][8:12] == ["+0.10", "+0.00", "–", "–"]
 
 
+@pytest.mark.slow
 def test_cpu_scale_sweep_two_points_end_to_end(tmp_path):
     """Two points of Fig. 7c at CPU scale (smoke size, 2 steps, on the embedded corpus instead
     of the Asterisk speech): trained, exported, evaluated, timed, and reported with the scale,
@@ -282,6 +285,7 @@ def test_claims_are_judged_on_paired_differences_with_a_margin():
     assert judge(">=", None, 0.1) == "inconclusive"
 
 
+@pytest.mark.slow
 def test_sweep_cost_counts_step_flops_times_steps():
     from sscodec.evaluation.sweep_cost import ACCELERATORS, accelerator_hours, cost_markdown, point_cost
 

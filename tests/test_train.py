@@ -26,6 +26,7 @@ def compiled_on_one_batch(config):
     return state, batch, compile_train_step(config, models, state, batch)
 
 
+@pytest.mark.slow
 def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
     config = tiny_config.copy_and_resolve_references()
     config.data.kinds = ("speech",)
@@ -44,6 +45,7 @@ def test_short_run_on_a_fixed_clip_lowers_reconstruction_loss(tiny_config):
     assert bool(state["quantizer"]["quantizer"]["initialized"])
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_config, tmp_path):
     config = tiny_config.copy_and_resolve_references()
@@ -87,6 +89,7 @@ def test_paper_config_train_step_runs(paper_config):
     assert bool(state["quantizer"]["quantizer"]["initialized"])
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_with_remat_trains_and_keeps_float32_state(tiny_config):
     config = tiny_config.copy_and_resolve_references()
     config.train.compute_dtype, config.model.remat = "bfloat16", True
@@ -98,6 +101,7 @@ def test_bfloat16_compute_with_remat_trains_and_keeps_float32_state(tiny_config)
     assert floats and all(x.dtype == jnp.float32 for x in floats)
 
 
+@pytest.mark.slow
 def test_init_from_takes_only_the_named_weights(tiny_config, tmp_path):
     """`train.init_from_weights` without "disc_params": the generator and codebooks come from the
     other run, the discriminators stay freshly initialized (a GAN phase with new discriminators)."""

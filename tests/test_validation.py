@@ -61,6 +61,7 @@ def eval_run(tiny_config, tmp_path_factory, compile_once):
     return workdir, last
 
 
+@pytest.mark.slow
 def test_eval_metrics_are_logged_at_eval_steps_and_in_range(eval_run):
     workdir, last = eval_run
     lines = read_metrics(workdir)
@@ -92,6 +93,7 @@ def _events(workdir):
     return values
 
 
+@pytest.mark.slow
 def test_tensorboard_gets_eval_scalars_and_audio(eval_run):
     workdir, _ = eval_run
     values = _events(workdir)
@@ -123,6 +125,7 @@ def test_bad_eval_settings_are_config_errors_naming_the_key():
     assert everything.train.eval_metrics == validation.METRICS  # config and module agree
 
 
+@pytest.mark.slow
 def test_eval_every_zero_disables_eval(eval_run, tiny_config, tmp_path, monkeypatch):
     """Resumed from the eval run's step 3 to step 4 (a final step) with eval_every=0."""
     workdir = str(tmp_path / "run")

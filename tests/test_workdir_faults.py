@@ -69,6 +69,7 @@ def trained(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(trained, tmp_path):
     # A tmpfs that holds the run plus a little: the next checkpoint cannot fit.
     size = folder_bytes(trained) + 256 * 1024
@@ -85,6 +86,7 @@ def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(trained, tmp_pa
     assert os.path.isdir(tmp_path / "moved" / "checkpoints" / "4")
 
 
+@pytest.mark.slow
 def test_a_read_only_workdir_is_refused_and_left_as_it_was(trained, tmp_path):
     before = tree_digest(trained)
     target = tmp_path / "ro"

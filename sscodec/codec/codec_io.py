@@ -14,8 +14,7 @@ import sys
 import numpy as np
 import soundfile as sf
 
-from sscodec.codec import bitstream
-from sscodec.codec import Codec
+from sscodec.codec import bitstream, Codec
 
 
 def _read_bytes(path: str) -> bytes:

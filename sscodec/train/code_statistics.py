@@ -16,8 +16,7 @@ from tqdm import tqdm
 
 from data_pipelines.audio_io import AudioReadError
 from data_pipelines.sources import open_source
-from sscodec.config import mixture
-from sscodec.config import samples_per_frame
+from sscodec.config import mixture, samples_per_frame
 from sscodec.codec.entropy import count_codes
 from sscodec.nn.soundstream import SoundStream
 

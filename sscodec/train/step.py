@@ -18,8 +18,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec
 from ml_collections import ConfigDict
 
-from sscodec.nn import losses
-from sscodec.nn import partitioning
+from sscodec.nn import losses, partitioning
 from sscodec.train import balancer as balancer_lib
 from sscodec.train.schedule import lr_factor
 from sscodec.train.state import Models, State, update_ema

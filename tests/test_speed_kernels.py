@@ -1,4 +1,4 @@
-"""Equivalence of the speed kernels in sscodec/nn/conv.py with the plain lax forms they replace:
+"""Equivalence of the speed kernels in sscodec/nn/conv.py and grouped_conv.py with the plain lax forms they replace:
 same outputs and gradients (float32 tolerance) for the same parameters."""
 
 import functools
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from sscodec.nn import conv
+from sscodec.nn import conv, grouped_conv
 
 
 def _lax_conv(x, w, strides, padding, dilation):
     return jax.lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation,
-                                        dimension_numbers=conv._dims(x.ndim - 2))
+                                        dimension_numbers=conv.channels_last_dims(x.ndim - 2))
 
 
 def _assert_same_function(f, g, x, w, atol=2e-4, rtol=2e-4):
@@ -59,7 +59,7 @@ def test_conv_nd_2d_matches_lax(window, strides, padding):
 def test_polyphase_grouped_conv_matches_lax(length, cin, cout, groups):
     x = jax.random.normal(jax.random.key(0), (2, length, cin))
     w = jax.random.normal(jax.random.key(1), (41, cin // groups, cout))
-    fn = lambda impl: functools.partial(conv.GROUPED_IMPLS[impl], stride=4, groups=groups, padding=20)
+    fn = lambda impl: functools.partial(grouped_conv.GROUPED_IMPLS[impl], stride=4, groups=groups, padding=20)
     _assert_same_function(fn("polyphase"), fn("lax"), x, w)
 
 
@@ -74,10 +74,10 @@ def test_modules_and_params_unchanged():
         jnp.sum(v["params"]["kernel"] ** 2, axis=(0, 1)) + 1e-12))
     ref = jax.lax.conv_general_dilated(x, kernel, (2,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
     np.testing.assert_allclose(c.apply(v, x), ref, atol=1e-5)
-    g = conv.GroupedConv1d(16, 41, stride=4, groups=4, impl="polyphase")
+    g = grouped_conv.GroupedConv1d(16, 41, stride=4, groups=4, impl="polyphase")
     vg = nn.unbox(g.init(jax.random.key(1), x))
     assert vg["params"]["kernel"].shape == (41, 2, 16)
-    np.testing.assert_allclose(g.apply(vg, x), conv.GroupedConv1d(
+    np.testing.assert_allclose(g.apply(vg, x), grouped_conv.GroupedConv1d(
         16, 41, stride=4, groups=4, impl="lax").apply(vg, x), atol=1e-5)
 
 
@@ -91,7 +91,7 @@ def test_conv_backward_is_canonical_inside_cond():
 
     def f(x, w, xg, wg):
         loss = lambda *a: (jnp.sum(conv.conv_nd(a[0], a[1], (1, 2), ((1, 1), (1, 1)), (1, 1)) ** 2)
-                           + jnp.sum(conv._grouped_conv_polyphase(a[2], a[3], 4, 4, 20) ** 2))
+                           + jnp.sum(grouped_conv._grouped_conv_polyphase(a[2], a[3], 4, 4, 20) ** 2))
         return jax.grad(loss, (0, 1, 2, 3))(x, w, xg, wg)
 
     g = jax.jit(lambda on, *a: jax.lax.cond(on, f, lambda *a: a, *a))

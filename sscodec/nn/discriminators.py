@@ -26,7 +26,8 @@ from flax import linen as nn
 from ml_collections import ConfigDict, FrozenConfigDict
 
 from sscodec.nn.audio import stft_features
-from sscodec.nn.conv import Conv, ConvStyle, GroupedConv1d
+from sscodec.nn.conv import Conv, ConvStyle
+from sscodec.nn.grouped_conv import GroupedConv1d
 from sscodec.nn.dac_discriminators import MultiPeriodMultiBandDiscriminator
 from sscodec.nn.ms_stft_discriminator import MultiScaleSTFTDiscriminator
 

@@ -12,7 +12,8 @@ import pytest
 
 from sscodec.config import ConfigError, load_config
 from sscodec.nn.rvq import code_perplexity
-from sscodec.evaluation.sweeps import _stopped_early, load_sweep, point_config, run_summary
+from sscodec.evaluation.sweep_runs import _stopped_early, run_summary
+from sscodec.evaluation.sweeps import load_sweep, point_config
 from sscodec.train.state import update_ema
 from tests.conftest import ROOT, TINY, sscodec
 

@@ -9,7 +9,9 @@ import subprocess
 
 import pytest
 
-from sscodec.evaluation.sweeps import CPU_COMMON, CPU_RECIPE, CPU_STEPS, SCALES, _stopped_early, load_sweep, point_config
+from sscodec.evaluation.sweep_runs import _stopped_early
+from sscodec.evaluation.sweeps import (CPU_COMMON, CPU_RECIPE, CPU_STEPS, SCALES, load_sweep,
+                                       point_config)
 from sscodec.config import dotted_items, load_config
 from tests.conftest import ROOT, sscodec
 
@@ -154,7 +156,7 @@ def test_recipe_sweep_two_points_end_to_end_scored_by_validation(tmp_path):
     as one table and one curve per metric."""
     import dataclasses
     from sscodec.evaluation.report import write_report
-    from sscodec.evaluation.sweeps import host_description, run_sweep, write_json
+    from sscodec.evaluation.sweep_runs import host_description, run_sweep, write_json
 
     sweep = load_sweep(os.path.join(ROOT, "experiments", "sweeps", "recipe.py"))
     embedded = {"data.train": "embedded", "data.kinds": ("speech", "music"),
@@ -217,7 +219,7 @@ def test_cpu_scale_sweep_two_points_end_to_end(tmp_path):
     the wall times and a verdict per claim of the paper."""
     import dataclasses
     from sscodec.evaluation.report import write_report
-    from sscodec.evaluation.sweeps import run_sweep
+    from sscodec.evaluation.sweep_runs import run_sweep
 
     sweep = load_sweep(_sweep_file("bitrate_scalability"), "cpu")
     embedded = {"data.train": "embedded", "data.kinds": ("speech",), "train.eval_data": ""}

@@ -112,22 +112,22 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from sscodec.evaluation import sweeps
+    from sscodec.evaluation import sweep_runs, sweeps
     if args.command == "report":
         from sscodec.evaluation.report import write_report
         for path in write_report(args.sweep_dir, _list(args.metrics)):
             print(path)
         return 0
     if args.sweep_command == "collect":
-        print(sweeps.collect(args.out))
+        print(sweep_runs.collect(args.out))
         return 0
     sweep = sweeps.load_sweep(args.sweep, args.scale)
     if args.data:
         sweep.eval["data"] = args.data
     only = _list(args.only)
     if args.sweep_command == "run":
-        sweeps.run_sweep(sweep, args.out, only=only, smoke=args.smoke, steps=args.steps)
-        print(sweeps.collect(args.out))
+        sweep_runs.run_sweep(sweep, args.out, only=only, smoke=args.smoke, steps=args.steps)
+        print(sweep_runs.collect(args.out))
         return 0
     from sscodec.evaluation.sweep_jobs import submit
     for line in submit(sweep, args.sweep, args.out, args.cluster, only=only, smoke=args.smoke,

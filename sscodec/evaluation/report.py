@@ -23,7 +23,7 @@ from typing import Sequence
 
 from sscodec.evaluation.eval_table import CATEGORY_ORDER, METRIC_LABELS, cell, summary_table
 from sscodec.evaluation.paper_claims import check_claims, claims_markdown
-from sscodec.evaluation.sweeps import gather, point_dir
+from sscodec.evaluation.sweep_runs import gather, point_dir
 
 TABLE_METRIC = "visqol_audio"
 PAPER_KEYS = {"visqol": "ViSQOL", "params": "#params", "rtf_enc": "RTF enc", "rtf_dec": "RTF dec"}

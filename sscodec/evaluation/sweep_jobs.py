@@ -68,7 +68,7 @@ def submit(sweep: Sweep, sweep_file: str, out: str, cluster: str,
            tpu_type: str = "v5litepod-8", data: str | None = None,
            scale: str | None = None) -> list[str]:
     """Submits the sweep; returns the commands run (or, with `dry_run`, to run) and job ids."""
-    from sscodec.evaluation.sweeps import describe, write_json
+    from sscodec.evaluation.sweep_runs import describe, write_json
 
     tasks = _tasks(sweep, only)
     write_json(os.path.join(out, "sweep.json"), describe(sweep, smoke, steps))

@@ -1,4 +1,4 @@
-"""`sscodec export`: a trained run -> a self-contained inference bundle (a folder).
+"""Writing an inference bundle (a self-contained folder) from a config and generator weights.
 
   params.safetensors   generator parameters and RVQ codebooks (no pickle anywhere); float32, or
                        float16 with `params_dtype="float16"` (half the size; read back as float32)
@@ -10,8 +10,9 @@
   encode_stream.jax / decode_stream.jax   the same on one chunk, carrying the causal convs' state
   entropy.safetensors  per-quantizer code counts on training data: static rANS tables (optional)
 
-This module is training-side (it reads Orbax checkpoints); loading a bundle is sscodec.codec's job
-and needs only jax, numpy and safetensors.
+`sscodec export` reads a run's checkpoint with sscodec.train.export and writes it here; so do
+`sscodec ship` and the benchmarks (random weights). Loading a bundle (codec.py) needs only jax,
+numpy and safetensors, not the model code this module traces.
 """
 
 from __future__ import annotations

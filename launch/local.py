@@ -1,6 +1,6 @@
 """Runs one command as N local JAX processes (CPU, gloo over loopback): a multi-host job in small.
 
-  python -m launch.local --num_processes 2 --devices_per_process 2 -- \
+  python -m launch.local --num-processes 2 --devices-per-process 2 -- \
       sscodec train --config experiments/tiny.py --workdir runs/tiny_2x2
 
 Each process gets SSCODEC_COORDINATOR / SSCODEC_NUM_PROCESSES / SSCODEC_PROCESS_ID (read by
@@ -81,13 +81,15 @@ def _stop(procs: list[subprocess.Popen], grace_s: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv:
-        print("usage: python -m launch.local [--num_processes N] [--devices_per_process D] "
+        print("usage: python -m launch.local [--num-processes N] [--devices-per-process D] "
               "-- COMMAND ...", file=sys.stderr)
         return 2
     split = argv.index("--")
     parser = argparse.ArgumentParser(prog="python -m launch.local", description=__doc__.split("\n")[0])
-    parser.add_argument("--num_processes", type=int, default=2)
-    parser.add_argument("--devices_per_process", type=int, default=2)
+    parser.add_argument("--num-processes", "--num_processes", dest="num_processes", type=int,
+                        default=2)
+    parser.add_argument("--devices-per-process", "--devices_per_process", dest="devices_per_process",
+                        type=int, default=2)
     parser.add_argument("--port", type=int, default=None, help="coordinator port (default: free)")
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]

@@ -122,3 +122,19 @@ def test_data_index_and_stats_commands(tmp_path):
                                "--json").stdout)
     assert stats["form"] == "tfds" and stats["files"] == 2
     assert stats["hours_by_kind"].keys() == {"speech"}
+
+
+def test_flags_are_hyphenated_and_the_old_underscore_spellings_still_parse():
+    from sscodec.cli.main import _parser
+    for spelling in ("--init-from", "--init_from"):
+        args = _parser().parse_args(["train", "--config", "c.py", "--workdir", "w", spelling, "r"])
+        assert args.init_from == "r"
+    for spelling in ("--num-slices", "--num_slices"):
+        args = _parser().parse_args(["compile", "--config", "c.py", "--topology", "v5e:2x2",
+                                     spelling, "2"])
+        assert args.num_slices == 2
+    options = [o for a in _parser()._subparsers._group_actions[0].choices.values()
+               for action in a._actions for o in action.option_strings]
+    canonical = [o for o in options if o.startswith("--") and "_" in o and o not in
+                 ("--init_from", "--num_slices")]
+    assert canonical == [], canonical

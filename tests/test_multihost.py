@@ -24,7 +24,7 @@ QUICK = ["--config.train.log_every=2", "--config.train.checkpoint_every=4",
 
 def launch_local(workdir, steps, *extra):
     return subprocess.Popen(
-        [sys.executable, "-m", "launch.local", "--num_processes", "2", "--devices_per_process",
+        [sys.executable, "-m", "launch.local", "--num-processes", "2", "--devices-per-process",
          "2", "--", "sscodec", "train", "--config", TINY, "--workdir", str(workdir),
          f"--config.num_steps={steps}", *QUICK, *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -183,16 +183,16 @@ def test_resume_precedence_workdir_then_resume_then_init_from(tmp_path, straight
     out = sscodec("train", "--config", TINY, "--workdir", str(tmp_path / "a"),
                   "--config.num_steps=12", "--resume", str(straight_run), *QUICK)
     assert "resumed from" in out.stderr and "already at step 12" in out.stderr
-    # --init_from: weights only, so training starts at step 0 with fresh optimizers.
+    # --init-from: weights only, so training starts at step 0 with fresh optimizers.
     out = sscodec("train", "--config", TINY, "--workdir", str(tmp_path / "b"),
-                  "--config.num_steps=2", "--init_from",
+                  "--config.num_steps=2", "--init-from",
                   str(straight_run / "checkpoints" / "8"), *QUICK)
     assert "initialized gen_params, quantizer, disc_params from" in out.stderr
     assert "(step 8)" in out.stderr
     assert [m["step"] for m in read_metrics(str(tmp_path / "b"))] == [2]
     # The workdir's own checkpoint wins over both.
     out = sscodec("train", "--config", TINY, "--workdir", str(tmp_path / "b"),
-                  "--config.num_steps=2", "--init_from", str(straight_run), *QUICK)
+                  "--config.num_steps=2", "--init-from", str(straight_run), *QUICK)
     assert "resumed from step 2" in out.stderr and "initialized" not in out.stderr
     bad = sscodec("train", "--config", TINY, "--workdir", str(tmp_path / "c"),
                   "--resume", str(tmp_path / "nope"), check=False)

@@ -166,7 +166,7 @@ def test_published_training_state_gives_init_from_the_discriminators_and_codeboo
     assert not os.path.exists(os.path.join(state_dir, "checkpoints",
                                            os.listdir(os.path.join(state_dir, "checkpoints"))[0],
                                            "data"))
-    assert "--init_from" in open(os.path.join(state_dir, "README.md")).read()
+    assert "--init-from" in open(os.path.join(state_dir, "README.md")).read()
     config = config_from_dict(json.loads((workdir / "config.json").read_text()))
     fresh = create_state(build_models(config), config, parallel.make_mesh(config.mesh))
     source = Checkpointer(locate(str(workdir))[0], read_only=True)

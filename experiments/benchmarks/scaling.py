@@ -100,7 +100,7 @@ def main() -> None:
                 print(report(row, per_example[dtype], args.peak_gflops), flush=True)
     if args.skip_multiprocess:
         return
-    cmd = [sys.executable, "-m", "launch.local", "--num_processes", "2", "--devices_per_process",
+    cmd = [sys.executable, "-m", "launch.local", "--num-processes", "2", "--devices-per-process",
            "2", "--", sys.executable, os.path.abspath(__file__), "--worker", "--config",
            args.config, "--per_device_batch", str(args.per_device_batch), "--crop_frames",
            str(args.crop_frames), "--dtypes", args.dtypes, "--steps", str(args.steps)]

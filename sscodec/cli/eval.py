@@ -83,7 +83,7 @@ def add_parsers(sub) -> None:
                                          "in-training evals (train.eval_every): table and PNG")
     curve.add_argument("workdirs", nargs="+",
                        help="training runs; several form one chain (e.g. a warm-up, then a run "
-                            "--init_from it), each starting where the previous one ended")
+                            "--init-from it), each starting where the previous one ended")
     curve.add_argument("--out", required=True, help="PNG to write (the table goes to stdout)")
     curve.add_argument("--metrics", default="visqol_speech,pesq", help="metrics to plot")
 

@@ -1,7 +1,7 @@
 """The `sscodec` command: parses arguments and calls the library, nothing else.
 
   sscodec train --config experiments/tiny.py --workdir runs/tiny [--config.KEY=VALUE ...]
-                [--resume RUN_OR_CHECKPOINT] [--init_from RUN_OR_CHECKPOINT]
+                [--resume RUN_OR_CHECKPOINT] [--init-from RUN_OR_CHECKPOINT]
   sscodec compile --config experiments/soundstream_24khz.py --topology v5e:16x16 [--json]
   sscodec export --workdir runs/tiny [--step N] --out bundles/tiny [--entropy-data SPEC]
   sscodec export --workdir runs/tiny --out states/tiny --training-state   (for fine-tuning)
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default=None,
                        help="when the workdir has no checkpoint: continue another run's full state "
                             "(its run folder, checkpoints/ folder or one step's folder)")
-    train.add_argument("--init_from", default=None,
+    train.add_argument("--init-from", "--init_from", dest="init_from", default=None,
                        help="when neither the workdir nor --resume has a checkpoint: start from "
                             "that checkpoint's parameters and codebooks with fresh optimizers")
     compile_ = sub.add_parser("compile", help="compile the sharded train step for a TPU topology "
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--config", required=True, help="experiment file")
     compile_.add_argument("--topology", required=True,
                           help="TPU topology, e.g. v5e:16x16, v4:4x4x4, v5p:2x2x2")
-    compile_.add_argument("--num_slices", type=int, default=1,
+    compile_.add_argument("--num-slices", "--num_slices", dest="num_slices", type=int, default=1,
                           help="slices over DCN (set config.mesh.dcn_shape to match)")
     compile_.add_argument("--json", action="store_true", help="print JSON instead of a report")
     info = sub.add_parser("info", help="parameter counts, frame rate, latency, bitrates")
@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--training-state", action="store_true",
                         help="write the run's full training state instead (generator, "
                              "discriminators, codebooks, optimizers: what fine-tuning with "
-                             "--init_from or --resume needs), not an inference bundle")
+                             "--init-from or --resume needs), not an inference bundle")
     cli_eval.add_parsers(sub)
     cli_listen.add_parser(sub)
     _add_ship_parser(sub)
@@ -257,7 +257,7 @@ def _codec_command(args: argparse.Namespace) -> int:
     if args.command == "export" and args.training_state:
         from sscodec.train.checkpoint import publish_training_state
         print(publish_training_state(args.workdir, args.out, args.step) + ": full training "
-              "state (use with sscodec train --init_from or --resume)")
+              "state (use with sscodec train --init-from or --resume)")
         return 0
     if args.command == "export":
         from sscodec.train.export import export_bundle

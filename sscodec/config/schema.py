@@ -15,7 +15,7 @@ class ConfigError(ValueError):
         self.key = key
 
 
-# The parts of the train state that `--init_from` can take (parameters and codebooks; never the
+# The parts of the train state that `--init-from` can take (parameters and codebooks; never the
 # optimizers, the step or the balancer).
 INIT_FROM_WEIGHTS = ("gen_params", "quantizer", "disc_params")
 
@@ -230,7 +230,7 @@ def default_config() -> ConfigDict:
     # Validation while training (main process): fixed held-out clips coded at the lowest (n_q = 1)
     # and highest (n_q = N_q) bitrate and scored; eval/<metric>@<kbps>kbps in metrics.jsonl.
     t.eval_every = 1000  # steps; 0 disables. Also runs at the final step
-    # What `--init_from` takes from the other run. Drop "disc_params" to start the GAN with fresh
+    # What `--init-from` takes from the other run. Drop "disc_params" to start the GAN with fresh
     # discriminators (e.g. after a reconstruction-only warm-up, or with another discriminator init).
     t.init_from_weights = INIT_FROM_WEIGHTS
     t.eval_data = ""  # data spec of held-out audio; "" = the embedded corpus

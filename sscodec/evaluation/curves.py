@@ -1,7 +1,7 @@
 """Quality against training time: the in-training eval points of one or more runs, as a table and
 a plot (`sscodec curve`).
 
-Runs given in order form one chain (a warm-up run, then a run started from it with --init_from):
+Runs given in order form one chain (a warm-up run, then a run started from it with --init-from):
 each run's hours start where the previous run's end. Training time is the sum over logged windows
 of (steps in the window) / perf/steps_per_s, which the loop measures without the time spent on
 evaluation, checkpoints and samples. A step logged twice (a resumed run repeats the steps after

@@ -170,7 +170,7 @@ parameters, RVQ codebooks and statistics, both Adam states, the loss balancer an
 (an Orbax checkpoint, without the data iterator's position), with the run's config.json.
 
 Fine-tune from it with discriminators and codebooks (fresh optimizers, step 0):
-  sscodec train --config EXPERIMENT.py --workdir NEW_RUN --init_from {folder}
+  sscodec train --config EXPERIMENT.py --workdir NEW_RUN --init-from {folder}
 Continue it exactly (optimizers and step too):
   sscodec train --config EXPERIMENT.py --workdir NEW_RUN --resume {folder}
 """
@@ -179,7 +179,7 @@ Continue it exactly (optimizers and step too):
 def publish_training_state(workdir: str, out: str, step: int | None = None,
                            name: str = "") -> str:
     """Copies `workdir`'s checkpoint `step` (default latest) to OUT as a run folder that
-    `--init_from` and `--resume` accept (OUT/checkpoints/STEP, OUT/config.json, OUT/README.md):
+    `--init-from` and `--resume` accept (OUT/checkpoints/STEP, OUT/config.json, OUT/README.md):
     what users of a shipped model need to fine-tune it with its discriminators and codebooks. The
     data iterator's position is left out (it belongs to the run's machine layout and data).
     Written under a temporary name and renamed, so OUT is never half there. Returns OUT."""

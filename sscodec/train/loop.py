@@ -37,7 +37,7 @@ from sscodec.train import validation
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = INIT_FROM_WEIGHTS  # what --init_from takes (train.init_from_weights picks among them)
+WEIGHTS = INIT_FROM_WEIGHTS  # what --init-from takes (train.init_from_weights picks among them)
 
 
 class TimeBudget:

@@ -21,7 +21,6 @@ from sscodec.config import SPEC_FORMS  # the grammar's one-line summary, shared 
 EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "embedded")
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Spec:
     """A parsed data spec: form is 'folder', 'manifest' or 'tfds'."""

@@ -87,7 +87,6 @@ def test_ring_time_and_step_estimate():
     assert points[1]["efficiency"] == pytest.approx(single["step_s"] / est["step_s"])
 
 
-
 def test_extrapolation_keeps_the_per_chip_program_and_widens_all_chip_groups():
     point = {"topology": "v5e:2x4", "num_slices": 1, "chips": 8, "global_batch": 16,
              "mesh": {"data": 8, "fsdp": 1}, "flops_per_step_per_chip": 1e12,

@@ -49,10 +49,9 @@ def modules() -> dict[str, str]:
     return found
 
 
-def imports(path: str, module: str) -> list[tuple[int, str]]:
+def imports(path: str, module: str, ours: dict[str, str]) -> list[tuple[int, str]]:
     """(line, imported module) for every import in the file, `from a import b` as a.b when a.b
-    is a module of ours (a subpackage or module), else a."""
-    ours = modules()
+    is one of `ours` (a subpackage or module), else a."""
     is_package = path.endswith("__init__.py")
     found = []
     for node in ast.walk(ast.parse(open(path).read())):
@@ -69,19 +68,25 @@ def imports(path: str, module: str) -> list[tuple[int, str]]:
     return found
 
 
-def violations(extra: dict[str, str] | None = None) -> list[str]:
-    """Every broken rule, as "file:line (room) imports module (room): why"; `extra` adds modules
-    (dotted name -> path) to check beside the tree's own."""
-    bad = []
-    for module, path in sorted({**modules(), **(extra or {})}.items()):
+def edges(extra: dict[str, str] | None = None):
+    """(module, line, its room, imported module, that module's room or None) for every import of
+    every module; `extra` adds modules (dotted name -> path) beside the tree's own."""
+    ours = {**modules(), **(extra or {})}
+    for module, path in sorted(ours.items()):
         own = room(module)
-        for line, target in imports(path, module):
-            other = room(target)
-            where = f"{module}:{line} ({own}) imports {target}"
-            if other is not None and LAYERS.index(other) > LAYERS.index(own):
-                bad.append(f"{where} ({other}): an arrow back up")
-            if own == "nn" and target.split(".")[0] in NO_IO_IN_NN:
-                bad.append(f"{where}: nn/ does no I/O")
+        for line, target in imports(path, module, ours):
+            yield module, line, own, target, room(target)
+
+
+def violations(extra: dict[str, str] | None = None) -> list[str]:
+    """Every broken rule, as "module:line (room) imports module (room): why"."""
+    bad = []
+    for module, line, own, target, other in edges(extra):
+        where = f"{module}:{line} ({own}) imports {target}"
+        if other is not None and LAYERS.index(other) > LAYERS.index(own):
+            bad.append(f"{where} ({other}): an arrow back up")
+        if own == "nn" and target.split(".")[0] in NO_IO_IN_NN:
+            bad.append(f"{where}: nn/ does no I/O")
     return bad
 
 
@@ -112,14 +117,11 @@ def test_a_planted_upward_import_is_caught(tmp_path, room_dir, source, expected)
 
 def room_graph() -> dict[tuple[str, str], int]:
     """(importing room, imported room) -> number of import statements, between different rooms."""
-    edges: dict[tuple[str, str], int] = {}
-    for module, path in modules().items():
-        own = room(module)
-        for _, target in imports(path, module):
-            other = room(target)
-            if other is not None and other != own:
-                edges[(own, other)] = edges.get((own, other), 0) + 1
-    return edges
+    graph: dict[tuple[str, str], int] = {}
+    for _, _, own, _, other in edges():
+        if other is not None and other != own:
+            graph[own, other] = graph.get((own, other), 0) + 1
+    return graph
 
 
 if __name__ == "__main__":  # prints the room graph that ARCHITECTURE.md shows

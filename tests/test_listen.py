@@ -18,7 +18,6 @@ from sscodec.evaluation.listen.versions import default_opus_kbps, point_label, s
 from tests.conftest import sscodec
 
 
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Debian's Chromium, installed when it is missing (root and apt-get needed, else skip), as

@@ -1,7 +1,7 @@
 """The evaluation commands of `sscodec`: eval, sweep (run / submit / collect), report and curve.
 
-Argument parsing only; the work is in sscodec.evaluation.evaluate, sscodec.evaluation.sweeps, sscodec.evaluation.report and
-sscodec.evaluation.curves.
+Argument parsing only; the work is in sscodec.evaluation: evaluate, sweeps and sweep_runs,
+report and curves.
 """
 
 from __future__ import annotations
@@ -88,20 +88,21 @@ def add_parsers(sub) -> None:
     curve.add_argument("--metrics", default="visqol_speech,pesq", help="metrics to plot")
 
 
-def _list(text: str | None) -> list[str] | None:
+def comma_list(text: str | None) -> list[str] | None:
+    """"a, b,,c" -> ["a", "b", "c"]; None for an empty or missing option."""
     return [v.strip() for v in text.split(",") if v.strip()] if text else None
 
 
 def _eval(args: argparse.Namespace) -> int:
     from sscodec.evaluation.evaluate import parse_kbps, run_eval
-    baseline_names = [] if args.baselines == "none" else _list(args.baselines) or []
-    kwargs = {"metric_names": _list(args.metrics)} if args.metrics else {}
+    baseline_names = [] if args.baselines == "none" else comma_list(args.baselines) or []
+    kwargs = {"metric_names": comma_list(args.metrics)} if args.metrics else {}
     result = run_eval(args.out, model=args.model, workdir=args.workdir, step=args.step,
                       name=args.name, data=args.data, noise=args.noise,
                       kbps=parse_kbps(args.kbps), baseline_names=baseline_names,
                       opus_kbps=parse_kbps(args.opus_kbps) or [], denoise=args.denoise,
                       clip_seconds=args.clip_seconds, per_category=args.per_category,
-                      categories=_list(args.categories), speed=not args.no_speed,
+                      categories=comma_list(args.categories), speed=not args.no_speed,
                       data_dir=args.data_dir, **kwargs)
     from sscodec.evaluation.eval_table import summary_table
     overall = [e for e in result["summary"] if e["category"] == "all"]
@@ -115,7 +116,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from sscodec.evaluation import sweep_runs, sweeps
     if args.command == "report":
         from sscodec.evaluation.report import write_report
-        for path in write_report(args.sweep_dir, _list(args.metrics)):
+        for path in write_report(args.sweep_dir, comma_list(args.metrics)):
             print(path)
         return 0
     if args.sweep_command == "collect":
@@ -124,7 +125,7 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep = sweeps.load_sweep(args.sweep, args.scale)
     if args.data:
         sweep.eval["data"] = args.data
-    only = _list(args.only)
+    only = comma_list(args.only)
     if args.sweep_command == "run":
         sweep_runs.run_sweep(sweep, args.out, only=only, smoke=args.smoke, steps=args.steps)
         print(sweep_runs.collect(args.out))
@@ -144,7 +145,7 @@ def _curve(args: argparse.Namespace) -> int:
     if not rows:
         raise ValueError("no eval/* metrics in these runs: train with train.eval_every > 0")
     print(curve_table(rows))
-    plot_curve(rows, args.out, _list(args.metrics))
+    plot_curve(rows, args.out, comma_list(args.metrics))
     print(f"\n{args.out}")
     return 0
 

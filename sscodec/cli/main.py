@@ -205,10 +205,7 @@ def _add_ship_parser(sub) -> None:
 def _ship_command(args: argparse.Namespace) -> int:
     from sscodec.evaluation.evaluate import parse_kbps
     from sscodec.evaluation.ship import ship
-
-    def names(text):
-        return [v.strip() for v in text.split(",") if v.strip()] if text else None
-
+    names = cli_eval.comma_list
     result = ship(args.workdir, args.name, args.eval_data, out=args.out, step=args.step,
                   kbps=parse_kbps(args.kbps), config_file=args.config,
                   params_dtype=args.params_dtype, max_mb=args.max_mb,

@@ -90,7 +90,6 @@ class _BundleFunctions(collections.abc.Mapping):
         return len(_FUNCTIONS)
 
 
-
 class Codec:
     """An exported SoundStream: encode and decode of audio ([T] mono or [T, C]), offline and
     streaming."""

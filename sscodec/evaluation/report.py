@@ -39,8 +39,6 @@ def _entries(results: dict) -> list[dict]:
     return entries
 
 
-
-
 def _find(entries, system: str, kbps: float, category: str) -> dict | None:
     for e in entries:
         if e["system"] == system and abs(e["kbps"] - kbps) < 1e-6 and e["category"] == category:

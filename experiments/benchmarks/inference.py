@@ -15,7 +15,8 @@ model's frame of audio) at a time through the encoder and straight into the deco
 would, and reports the median and 99th percentile of the per-call compute time next to the chunk's
 duration (a live call needs the p99 well under a frame); one-frame pushes run through
 sscodec.codec.streaming's FrameStep, and "1f %" is their share of the CPU peak (the steps' own XLA FLOPs,
-weights folded in, per audio second, times the x RT); below the table, the memory floor of such a
+weights folded in, per audio second, times the x RT; for native kernels, --kernels, the products
+they are handed); below the table, the memory floor of such a
 call (one read of the weights it uses, as one buffer) and the share of peak that floor allows. GFLOP
 per audio second come from XLA's cost analysis of the offline functions (counting every RVQ stage:
 an upper bound below full depth); the CPU peak is the best of a large float32 matmul on the same
@@ -79,9 +80,11 @@ def _best(fn, repeats: int) -> float:
 
 
 def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
-                   frame_step: bool = True) -> dict:
+                   frame_step: bool = True, kernels: str = "xla") -> dict:
     """Exports `name` with random weights, then times the bundle's Codec (in this process).
-    `frame_step=False` streams every call through the general steps (the A/B of FrameStep)."""
+    `frame_step=False` streams every call through the general steps (the A/B of FrameStep);
+    `kernels` is the streams' (Codec.stream_encoder): with native kernels the row also says how
+    many one-frame codes equal offline encoding's and the streamed audio's SNR against XLA's."""
     import jax
     import numpy as np
 
@@ -113,13 +116,28 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
     decode_s = _best(lambda: codec.decode(codes), repeats)
 
     def stream_once(frames: int) -> list[float]:
-        encoder, decoder = codec.stream_encoder(kbps), codec.stream_decoder()
+        encoder = codec.stream_encoder(kbps, kernels=kernels)
+        decoder = codec.stream_decoder(kernels=kernels)
         per_chunk, step = [], frames * frame
         for i in range(0, len(audio), step):
             t0 = time.perf_counter()
             decoder.push(encoder.push(audio[i: i + step]))
             per_chunk.append(time.perf_counter() - t0)
         return per_chunk
+
+    agreement = {}
+    if kernels != "xla" and 1 in chunks:  # what the kernels change, on the same audio
+        def one_frame_stream(which):
+            encoder = codec.stream_encoder(kbps, kernels=which)
+            decoder = codec.stream_decoder(kernels=which)
+            pairs = [(c, decoder.push(c)) for c in
+                     (encoder.push(audio[i: i + frame]) for i in range(0, len(audio), frame))]
+            return np.concatenate([c for c, _ in pairs]), np.concatenate([a for _, a in pairs])
+        ref_codes, ref_audio = one_frame_stream("xla")
+        got_codes, got_audio = one_frame_stream(kernels)
+        noise = np.sum((got_audio - ref_audio) ** 2)
+        agreement = {"codes_match": float(np.mean(got_codes == ref_codes)),
+                     "audio_snr_db": float(10 * np.log10(np.sum(ref_audio ** 2) / max(noise, 1e-30)))}
 
     streaming = {}
     for frames in chunks:
@@ -133,8 +151,11 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
         flops = 0.0
         for kind, x in (("encode", audio[None, :frame]),
                         ("decode", np.zeros((1, 1, codec.num_quantizers), np.int32))):
-            step = codec._frame_step(kind, n_q, 0)
-            flops += _flops(step.step.lower(step.zero(), x).compile())
+            if kernels == "xla":
+                step = codec._frame_step(kind, n_q, 0)
+                flops += _flops(step.step.lower(step.zero(), x).compile())
+            else:  # XLA cannot see into the kernel: count the products it is handed
+                flops += _native_flops(codec, kind, n_q, x)
         streaming["stream1_gflops"] = flops / 1e9 * codec.frame_rate * streaming["stream1_x"]
         # The memory floor of a one-frame call: one read of the weights it uses (a jitted sum
         # over them, an argument so nothing folds), against the FLOPs it does.
@@ -157,14 +178,38 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
                 (1, round(codec.frame_rate), codec.num_quantizers), np.int32),
                 np.int32(codec.num_quantizers), np.int32(0)))):
         cost[what] = _flops(jax.jit(fn.call).lower(*args).compile())
-    label = "" if frame_step else " (no FrameStep)"
+    label = ("" if frame_step else " (no FrameStep)") + ("" if kernels == "xla" else f" ({kernels})")
     return {"name": f"{name} {kbps:g} kbps{label}", "seconds": seconds,
             "frame_ms": 1000 * frame / codec.sample_rate,
             "encode_x": seconds / encode_s, "decode_x": seconds / decode_s,
-            **streaming,
+            **streaming, **agreement,
             "gflop_per_audio_s": (cost["encode"] + cost["decode"]) / 1e9,
             "gflops_achieved": (cost["encode"] + cost["decode"]) / 1e9 * seconds
                                / (encode_s + decode_s)}
+
+
+def _native_flops(codec, kind: str, n_q: int, x) -> float:
+    """FLOPs of a native one-frame step: 2 K Cin Cout per output step of every conv it hands the
+    native kernel (and the RVQ's distance products); the rest (activations, adds) is noise.
+    These are the outputs it needs: XLA's steps also compute one dropped output per conv."""
+    import jax
+    import numpy as np
+
+    from sscodec.nn.conv import conv_implementation
+
+    function, conv = codec._native_step(kind, "float32")
+    total = []
+
+    def counting(x, kernel, bias, stride, dilation, precise=False):
+        k, cin, cout = kernel.shape
+        total.append(2 * ((x.shape[1] - (k - 1) * dilation - 1) // stride + 1) * k * cin * cout)
+        return conv(x, kernel, bias, stride, dilation, precise)
+
+    step = codec._frame_step(kind, n_q, 0)  # the state's shape
+    with conv_implementation(counting):
+        jax.eval_shape(lambda s: function(codec._weights, s, x, np.int32(n_q), np.int32(0)),
+                       step.unpack(step.zero()))
+    return float(sum(total))
 
 
 def peak_worker(repeats: int) -> dict:
@@ -174,7 +219,7 @@ def peak_worker(repeats: int) -> dict:
     a = jnp.ones((2048, 2048), jnp.float32)
     mm = jax.jit(lambda a: a @ a)
     mm(a).block_until_ready()
-    best = _best(lambda: mm(a).block_until_ready(), max(repeats, 5))
+    best = _best(lambda: mm(a).block_until_ready(), max(repeats, 20))
     return {"peak_gflops": 2 * 2048 ** 3 / best / 1e9}
 
 
@@ -335,6 +380,9 @@ def main() -> None:
     parser.add_argument("--no-frame-step", action="store_true",
                         help="also time each model with streaming through the general steps "
                              "only (sscodec.codec.streaming.FrameStep off), for the A/B")
+    parser.add_argument("--kernels", default="xla",
+                        help="comma list of stream kernels to compare (xla, native, native-bf16: "
+                             "Codec.stream_encoder); each model gets a row per kernel")
     parser.add_argument("--startup", metavar="MODEL", nargs="?", const="speech_cpu_24khz",
                         help="only time the commands' start: compress / decompress of a 1 s file "
                              "with MODEL (default speech_cpu_24khz), first and later calls")
@@ -361,7 +409,7 @@ def main() -> None:
             row = codec2_worker(args.seconds, args.repeats)
         else:
             row = sscodec_worker(args.worker, args.seconds, args.repeats, chunks,
-                                 frame_step=not args.no_frame_step)
+                                 frame_step=not args.no_frame_step, kernels=args.kernels)
         print(json.dumps(row))
         return
 
@@ -377,8 +425,11 @@ def main() -> None:
         if not args.no_peers:
             workers += ["encodec", "opus", "codec2"]
         runs = [[w] for w in workers]
+        extra = [[m, "--kernels", k] for m in models for k in args.kernels.split(",")
+                 if k != "xla"]
         if args.no_frame_step:
-            runs[len(models):len(models)] = [[m, "--no-frame-step"] for m in models]
+            extra = [[m, "--no-frame-step"] for m in models] + extra
+        runs[len(models):len(models)] = extra
         for run in runs:
             row = _run([*run, *common], cores)
             row.setdefault("name", " ".join(run))
@@ -417,6 +468,10 @@ def main() -> None:
                       f"{r['stream1_floor_ms']:.2f} ms (p50 of a call: {r['stream1_p50_ms']:.2f} "
                       f"ms), a ceiling of "
                       f"{100 * r['stream1_floor_gflops'] / r['peak_gflops']:.0f}% of peak")
+        for r in rows:
+            if "codes_match" in r:
+                print(f"{r['name']}: one-frame codes equal XLA's {100 * r['codes_match']:.2f}%, "
+                      f"streamed audio {r['audio_snr_db']:.1f} dB SNR against XLA's")
         print("CPU peak (float32 matmul): " + ", ".join(
             f"{r['peak_gflops']:.0f} GFLOP/s on {r['cores']} core(s)"
             for r in {r['cores']: r for r in rows}.values()))

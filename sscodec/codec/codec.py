@@ -106,6 +106,7 @@ class Codec:
         self.model_hash = bytes.fromhex(manifest["sha256"])[:16]
         self.name = manifest.get("name")  # set for models made by `sscodec ship`
         self.path: str | None = None  # the bundle folder, when loaded from one
+        self._config: dict | None = None  # its config.json, when loaded from one
         self.entropy_tables = entropy_tables  # sscodec.codec.entropy.EntropyTables or None
         self._weights = jax.device_put(weights)  # once, not on every call
         self._functions = functions
@@ -123,14 +124,44 @@ class Codec:
                                      jax.devices()[0])
                 for name in ("encode", "decode")}
 
-    def _frame_step(self, kind: str, n_q: int, denoise: int) -> FrameStep:
-        """The one-frame step of `kind` ("encode" / "decode") for streams of this n_q and
-        denoise switch, compiled on first use and shared by every stream (sscodec.codec.streaming)."""
-        key = (kind, n_q, denoise)
+    def _frame_step(self, kind: str, n_q: int, denoise: int, kernels: str = "xla") -> FrameStep:
+        """The one-frame step of `kind` ("encode" / "decode") for streams of this n_q, denoise
+        switch and `kernels` (KERNELS), compiled on first use and shared by every stream
+        (sscodec.codec.streaming)."""
+        key = (kind, n_q, denoise, kernels)
         if key not in self._frame_steps:
-            self._frame_steps[key] = FrameStep(self._functions[f"{kind}_stream"], self._weights,
-                                               n_q, denoise)
+            exported = self._functions[f"{kind}_stream"]
+            if kernels == "xla":
+                step = FrameStep(exported, self._weights, n_q, denoise)
+            else:
+                function, conv = self._native_step(kind, KERNELS[kernels])
+                step = FrameStep(exported, self._weights, n_q, denoise, function, conv)
+            self._frame_steps[key] = step
         return self._frame_steps[key]
+
+    def _native_step(self, kind: str, weights_dtype: str):
+        """The bundle's stream step traced anew from its config.json, with sscodec's native conv
+        kernel (sscodec.codec.native_conv) in place of XLA's convs."""
+        from sscodec.codec import native_conv
+        from sscodec.codec.export import inference_config, stream_functions
+        from sscodec.config import config_from_dict
+        from sscodec.nn.soundstream import build_generator
+        if self._config is None:
+            raise ValueError("native kernels rebuild the model from the bundle's config.json: "
+                             "load the codec from a bundle folder that has one (Codec.load)")
+        conv = native_conv.conv_implementation(weights_dtype)
+        config = inference_config(config_from_dict(self._config))
+        encode_step, decode_step = stream_functions(build_generator(config, streaming=True))
+        step = encode_step if kind == "encode" else decode_step
+
+        def function(weights, state, x, n_q, denoise):
+            # numpy weights as jax constants (the RVQ indexes them), and n_q static, so that
+            # each RVQ stage's codebook is a constant the kernel takes packed
+            y, state = step(jax.tree.map(jax.numpy.asarray, weights), state, x, int(n_q), denoise)
+            if kind == "encode":  # all N_q columns, zeros past n_q, as the exported step gives
+                y = jax.numpy.pad(y, ((0, 0), (0, 0), (0, self.num_quantizers - y.shape[-1])))
+            return y, state
+        return function, conv
 
     @classmethod
     def load(cls, model: str, executable_cache: str | None = None) -> "Codec":
@@ -181,6 +212,10 @@ class Codec:
             raise BundleError(f"cannot load codec bundle {path!r}: {type(e).__name__}: {e}") from None
         codec = cls(manifest, weights, functions, tables, executable_cache)
         codec.path = os.path.abspath(path)
+        config_file = os.path.join(path, "config.json")
+        if os.path.exists(config_file):  # what native kernels rebuild the model from
+            with open(config_file) as f:
+                codec._config = json.load(f)
         return codec
 
     def parameter_counts(self) -> dict[str, int]:
@@ -297,14 +332,31 @@ class Codec:
 
     # ------------------------------------------------------------------ streaming
 
-    def stream_encoder(self, kbps: float | None = None, denoise: bool = False) -> "StreamEncoder":
+    def stream_encoder(self, kbps: float | None = None, denoise: bool = False,
+                       kernels: str = "xla") -> "StreamEncoder":
         """A streaming encoder of audio at `sample_rate`: push chunks of any size, get the codes
-        of every frame completed so far (one frame of latency); equal to `encode`'s codes."""
-        return StreamEncoder(self, self.num_quantizers_for(kbps), denoise)
+        of every frame completed so far (one frame of latency); equal to `encode`'s codes.
 
-    def stream_decoder(self, denoise: bool = False) -> "StreamDecoder":
-        """A streaming decoder: push codes [k, n_q], get k * frame_size samples at once."""
-        return StreamDecoder(self, denoise)
+        `kernels` (one of KERNELS) picks what runs pushes of one to three frames (live calls):
+        "xla" the bundle's exported step; "native" / "native-bf16" sscodec's own conv kernel
+        with float32 / bfloat16 weights (x86-64 with AVX-512 and a C++ compiler; faster for
+        large models, but codes may differ from `encode`'s in near ties, and bfloat16 weights
+        change the audio slightly: sscodec.codec.native_conv)."""
+        return StreamEncoder(self, self.num_quantizers_for(kbps), denoise, _kernels(kernels))
+
+    def stream_decoder(self, denoise: bool = False, kernels: str = "xla") -> "StreamDecoder":
+        """A streaming decoder: push codes [k, n_q], get k * frame_size samples at once.
+        `kernels`: as in stream_encoder."""
+        return StreamDecoder(self, denoise, _kernels(kernels))
+
+
+KERNELS = {"xla": None, "native": "float32", "native-bf16": "bfloat16"}
+
+
+def _kernels(kernels: str) -> str:
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {tuple(KERNELS)}, not {kernels!r}")
+    return kernels
 
 
 def _pad_time(x: np.ndarray, count: int) -> np.ndarray:

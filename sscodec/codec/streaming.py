@@ -20,11 +20,14 @@ experiments/benchmarks/inference.py (one core, one frame per call): the paper's 
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from sscodec.nn.conv import conv_implementation
 
 if TYPE_CHECKING:
     from sscodec.codec import Codec
@@ -61,8 +64,12 @@ class FrameStep:
     vector (donated, so it is updated in place). `pack` / `unpack` convert to and from the
     general steps' state pytree."""
 
-    def __init__(self, exported, weights: dict, n_q: int, denoise: int):
+    def __init__(self, exported, weights: dict, n_q: int, denoise: int, function=None,
+                 conv=None):
+        """`function(weights, state, x, n_q, denoise)`: the step to compile, by default the
+        exported one; `conv`: an nn.conv.conv_implementation to trace it with (native kernels)."""
         self._tree, avals = _state_signature(exported)
+        function = function or exported.call
         if any(a.dtype != np.float32 for a in avals):
             raise TypeError("FrameStep packs float32 stream states only")
         self._shapes = [a.shape for a in avals]
@@ -70,8 +77,9 @@ class FrameStep:
         constants = jax.tree.map(np.asarray, weights)  # numpy: embedded in the executable
 
         def step(packed, x):
-            y, new = exported.call(constants, self._unpack(packed), x, np.int32(n_q),
-                                   np.int32(denoise))
+            with conv_implementation(conv) if conv else contextlib.nullcontext():
+                y, new = function(constants, self._unpack(packed), x, np.int32(n_q),
+                                  np.int32(denoise))
             return y, self._pack(new)
 
         self.step = jax.jit(step, donate_argnums=0)
@@ -96,8 +104,8 @@ class _Stream:
 
     kind: str
 
-    def __init__(self, codec: "Codec", num_quantizers: int, denoise: bool):
-        self.codec, self.num_quantizers = codec, num_quantizers
+    def __init__(self, codec: "Codec", num_quantizers: int, denoise: bool, kernels: str = "xla"):
+        self.codec, self.num_quantizers, self.kernels = codec, num_quantizers, kernels
         self._denoise = codec._denoise(denoise)
         self._state = codec._initial_states[self.kind]  # general form
         self._packed = None  # FrameStep form, when the last call was one
@@ -111,7 +119,7 @@ class _Stream:
     def _step_one(self, x: np.ndarray) -> np.ndarray:
         if self._frame_step is None:
             self._frame_step = self.codec._frame_step(self.kind, self.num_quantizers,
-                                                      int(self._denoise))
+                                                      int(self._denoise), self.kernels)
         if self._packed is None:
             self._packed, self._state = self._frame_step.pack(self._state), None
         y, self._packed = self._frame_step.step(self._packed, x)
@@ -129,8 +137,9 @@ class StreamEncoder(_Stream):
 
     kind = "encode"
 
-    def __init__(self, codec: "Codec", num_quantizers: int, denoise: bool = False):
-        super().__init__(codec, num_quantizers, denoise)
+    def __init__(self, codec: "Codec", num_quantizers: int, denoise: bool = False,
+                 kernels: str = "xla"):
+        super().__init__(codec, num_quantizers, denoise, kernels)
         self._pending = np.zeros((0,) if codec.channels == 1 else (0, codec.channels), np.float32)
 
     def push(self, audio: np.ndarray) -> np.ndarray:
@@ -167,8 +176,8 @@ class StreamDecoder(_Stream):
 
     kind = "decode"
 
-    def __init__(self, codec: "Codec", denoise: bool = False):
-        super().__init__(codec, codec.num_quantizers, denoise)  # n_q: the codes' columns
+    def __init__(self, codec: "Codec", denoise: bool = False, kernels: str = "xla"):
+        super().__init__(codec, codec.num_quantizers, denoise, kernels)  # n_q: the codes' columns
 
     def push(self, codes: np.ndarray) -> np.ndarray:
         """int codes [k, n_q] -> float32 audio [k * frame_size] (or [k * frame_size, C])."""

@@ -18,6 +18,8 @@ layout that XLA:CPU only produces itself in the entry computation (inside the tr
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import math
@@ -68,6 +70,30 @@ def conv_params(module: nn.Module, shape: Sequence[int], style: ConvStyle,
     if dtype is not None:
         kernel, bias = kernel.astype(dtype), bias.astype(dtype)
     return kernel, bias
+
+
+_CONV_IMPLEMENTATION: contextvars.ContextVar = contextvars.ContextVar("conv_implementation",
+                                                                      default=None)
+
+
+@contextlib.contextmanager
+def conv_implementation(fn):
+    """While tracing inside this block, 1-D float32 convs without padding (every conv of a
+    streaming step) run as `fn(x, kernel, bias, stride, dilation)` instead of XLA's conv, and
+    the RVQ's distances as a 1x1 one with `precise=True` (they pick codes: an implementation
+    with reduced-precision weights keeps full precision there). How an inference step swaps in
+    a kernel of its own (sscodec.codec.native_conv). Not for training: `fn` need not be
+    differentiable."""
+    token = _CONV_IMPLEMENTATION.set(fn)
+    try:
+        yield
+    finally:
+        _CONV_IMPLEMENTATION.reset(token)
+
+
+def current_conv_implementation():
+    """The function set by an enclosing `conv_implementation` block, or None."""
+    return _CONV_IMPLEMENTATION.get()
 
 
 def channels_last_dims(ndim: int) -> tuple[str, str, str]:
@@ -187,6 +213,10 @@ class Conv(nn.Module):
             padding = jax.lax.padtype_to_pads(x.shape[1:-1], tuple(
                 (k - 1) * d + 1 for k, d in zip(window, dilation)), strides, padding)
         padding = tuple(tuple(int(v) for v in p) for p in padding)
+        implementation = _CONV_IMPLEMENTATION.get()
+        if (implementation is not None and ndim == 1 and padding == ((0, 0),)
+                and x.dtype == jnp.float32):
+            return implementation(x, kernel, bias, strides[0], dilation[0])
         x = partitioning.batch_sharded(x)
         if jax.default_backend() == "cpu":  # see conv_nd; GPU/TPU match JAX's own transposes
             y = conv_nd(x, kernel, strides, padding, dilation)
@@ -238,6 +268,8 @@ class CausalConv1d(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         pad = causal_left_padding(self.kernel_size, self.stride, self.dilation)
         x, padding, drop = causal_context(self, x, pad, self.stride, self.streaming)
+        if drop and current_conv_implementation() is not None:  # no need to match XLA's sums
+            x, drop = x[:, self.stride:], 0
         y = Conv(self.features, (self.kernel_size,), strides=(self.stride,),
                  kernel_dilation=(self.dilation,), padding=padding, style=self.style,
                  dtype=self.dtype, name="conv")(x)
@@ -263,6 +295,8 @@ class CausalUpsample1d(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         batch, length, _ = x.shape
         x, padding, drop = causal_context(self, x, 1, 1, self.streaming)
+        if drop and current_conv_implementation() is not None:
+            x, drop = x[:, 1:], 0
         y = Conv(self.features * self.stride, (2,), padding=padding, style=self.style,
                  dtype=self.dtype, name="conv")(x)[:, drop:]
         return y.reshape(batch, length * self.stride, self.features)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn import partitioning
+from sscodec.nn.conv import current_conv_implementation
 
 COLLECTION = "quantizer"
 SQNORM = "codebook_sqnorm"  # inference only: squared norms of the codebook rows
@@ -29,7 +30,11 @@ def nearest_code(x: jax.Array, codebook: jax.Array, sqnorm: jax.Array | None = N
     `sqnorm`: the rows' squared norms, if known (saves a pass over the codebook)."""
     if sqnorm is None:
         sqnorm = jnp.sum(codebook * codebook, -1)
-    dist = jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ codebook.T + sqnorm[None, :]
+    implementation = current_conv_implementation()
+    if implementation is not None:  # an inference kernel: ||c||^2 - 2 x.c as one 1x1 conv
+        dist = implementation(x[None], -2.0 * codebook.T[None], sqnorm, 1, 1, precise=True)[0]
+    else:
+        dist = jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ codebook.T + sqnorm[None, :]
     return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
@@ -51,6 +56,15 @@ def residual_encode(flat: jax.Array, search, depth: int, traced_n_q: jax.Array |
             return search(residual, i)
         skip = lambda r: (r, jnp.zeros(r.shape[:1], jnp.int32))
         return jax.lax.cond(i < traced_n_q, lambda r: search(r, i), skip, residual)
+
+    if traced_n_q is None and current_conv_implementation() is not None:
+        # An inference kernel takes each stage's codebook as a constant, packed once at compile
+        # time: stages unrolled, not a loop that would slice and pack them on every call.
+        codes = []
+        for i in range(depth):
+            flat, idx = search(flat, i)
+            codes.append(idx)
+        return jnp.stack(codes, axis=-1)
 
     _, codes = jax.lax.scan(stage, flat, jnp.arange(depth))
     return codes.T

@@ -1,0 +1,97 @@
+"""sscodec's native inference conv (sscodec.codec.native_conv): equal to XLA's conv for every
+shape class it tiles differently, and live streams through it that match XLA's streams."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sscodec.codec import native_conv
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(native_conv.unavailable_reason() is not None,
+                                reason=f"native conv: {native_conv.unavailable_reason()}")
+
+
+def reference(x, kernel, bias, stride, dilation):
+    return jax.lax.conv_general_dilated(x, kernel, (stride,), [(0, 0)], rhs_dilation=(dilation,),
+                                        dimension_numbers=("NHC", "HIO", "NHC")) + bias
+
+
+# (batch, T_in, Cin, Cout, K, stride, dilation): one-step convs (8 blocks at once), two steps,
+# 3-6 steps, long inputs with a remainder tile, half blocks (Cout 16, 40) and a single channel.
+SHAPES = [(1, 7, 96, 512, 7, 1, 1), (2, 17, 64, 96, 2, 8, 1), (1, 20, 33, 40, 7, 1, 3),
+          (1, 9, 64, 96, 4, 1, 1), (1, 339, 32, 16, 7, 1, 3), (2, 60, 16, 32, 1, 1, 1),
+          (1, 326, 32, 1, 7, 1, 1), (1, 5, 48, 300, 2, 1, 1), (1, 23, 8, 64, 3, 2, 5)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_equals_xla_conv(shape, dtype):
+    batch, length, cin, cout, k, stride, dilation = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((batch, length, cin)).astype(np.float32)
+    kernel = (rng.standard_normal((k, cin, cout)) / np.sqrt(k * cin)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    native_conv.load()
+    got = jax.jit(lambda x: native_conv.conv1d(x, kernel, bias, stride, dilation, dtype))(x)
+    if dtype == "bfloat16":  # the same maths on the rounded weights
+        kernel = np.asarray(jnp.asarray(kernel).astype(jnp.bfloat16).astype(jnp.float32))
+    want = reference(x, kernel, bias, stride, dilation)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+
+
+def test_bad_inputs_are_refused():
+    native_conv.load()
+    with pytest.raises(ValueError, match="needs more than 3 steps"):
+        native_conv.conv1d(jnp.zeros((1, 3, 8)), jnp.zeros((7, 8, 32)), jnp.zeros(32))
+    with pytest.raises(ValueError, match="float32.*bfloat16"):
+        native_conv.pack_kernel(jnp.zeros((1, 8, 32)), "int8")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped 24 kHz speech model (trained), and 2 s of real speech."""
+    from sscodec import Codec
+    codec = Codec.load("speech_cpu_24khz")
+    speech = os.path.join(ROOT, "data_pipelines", "embedded", "speech")
+    audio, rate = sf.read(os.path.join(speech, sorted(os.listdir(speech))[1]), dtype="float32")
+    return codec, codec._prepare(audio, rate)[: 2 * codec.sample_rate]
+
+
+def live(codec, audio, kernels):
+    """One frame per push, as a live call; returns (codes, audio)."""
+    encoder = codec.stream_encoder(6.0, kernels=kernels)
+    decoder = codec.stream_decoder(kernels=kernels)
+    m = codec.frame_size
+    codes = [encoder.push(audio[i: i + m]) for i in range(0, len(audio) - m + 1, m)]
+    return np.concatenate(codes), np.concatenate([decoder.push(c) for c in codes])
+
+
+def snr_db(reference, test):
+    return 10 * np.log10(np.sum(reference ** 2) / np.sum((test - reference) ** 2))
+
+
+@pytest.mark.parametrize("kernels,min_match,min_snr", [("native", 0.999, 60.0),
+                                                       ("native-bf16", 0.9, 30.0)])
+def test_live_stream_matches_xla(shipped, kernels, min_match, min_snr):
+    codec, audio = shipped
+    want_codes, want_audio = live(codec, audio, "xla")
+    codes, out = live(codec, audio, kernels)
+    assert codes.shape == want_codes.shape and out.shape == want_audio.shape
+    assert np.mean(codes == want_codes) >= min_match
+    assert snr_db(want_audio, out) >= min_snr
+    # longer pushes take the bundle's own steps, and the two kinds mix in one stream
+    encoder = codec.stream_encoder(6.0, kernels=kernels)
+    m = codec.frame_size
+    mixed = np.concatenate([encoder.push(audio[:m]), encoder.push(audio[m: 9 * m])])
+    assert np.mean(mixed == want_codes[:9]) >= min_match - 0.1
+
+
+def test_unknown_kernels_are_refused(shipped):
+    with pytest.raises(ValueError, match="kernels must be one of"):
+        shipped[0].stream_encoder(kernels="cuda")

@@ -45,12 +45,81 @@ def test_equals_xla_conv(shape, dtype):
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
 
 
+def test_fused_context_activation_residual():
+    """One call = ELU of the new rows, after the stream context, skipping leading rows, plus a
+    residual; the next context is the tail of [context | ELU(x)]."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 24)).astype(np.float32)
+    context = rng.standard_normal((2, 14, 24)).astype(np.float32)
+    kernel = (rng.standard_normal((4, 24, 40)) / 10).astype(np.float32)
+    bias = rng.standard_normal(40).astype(np.float32)
+    full = np.concatenate([context, np.asarray(jax.nn.elu(x))], axis=1)
+    want = reference(full[:, 2:], kernel, bias, 2, 3)
+    residual = rng.standard_normal(want.shape).astype(np.float32)
+    native_conv.load()
+    y, new_context = native_conv.conv1d(x, kernel, bias, 2, 3, context=context, activation="elu",
+                                        residual=residual, skip=2)
+    np.testing.assert_allclose(y, want + residual, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(new_context, full[:, -14:], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels,hidden", [(32, 16), (64, 32), (24, 12)])
+def test_residual_unit_equals_two_convs(channels, hidden):
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((1, 9, channels)).astype(np.float32)
+    context = rng.standard_normal((1, 19, channels)).astype(np.float32)
+    k1 = (rng.standard_normal((7, channels, hidden)) / 10).astype(np.float32)
+    k2 = (rng.standard_normal((1, hidden, channels)) / 10).astype(np.float32)
+    b1, b2 = rng.standard_normal(hidden).astype(np.float32), rng.standard_normal(channels).astype(
+        np.float32)
+    full = np.concatenate([context, np.asarray(jax.nn.elu(x))], axis=1)
+    h = reference(full[:, 1:], k1, b1, 1, 3)
+    want = x + reference(jax.nn.elu(h), k2, b2, 1, 1)
+    native_conv.load()
+    y, new_context = native_conv.residual_unit(x, context, (k1, b1), (k2, b2), 3, 1)
+    np.testing.assert_allclose(y, want, rtol=0, atol=3e-5)
+    np.testing.assert_allclose(new_context, full[:, -19:], rtol=0, atol=1e-6)
+
+
+def test_rvq_search_equals_xla():
+    from sscodec.nn.rvq import nearest_code
+    rng = np.random.default_rng(5)
+    codebooks = rng.standard_normal((6, 100, 20)).astype(np.float32)  # 100: a padded block
+    x = rng.standard_normal((7, 20)).astype(np.float32) * 2
+    sqnorms = np.sum(codebooks ** 2, -1)
+    want, residual = [], x
+    for cb in codebooks:
+        idx = np.asarray(nearest_code(residual, cb))
+        want.append(idx)
+        residual = residual - cb[idx]
+    native_conv.load()
+    got = native_conv.residual_quantize(x, codebooks, sqnorms)
+    np.testing.assert_array_equal(got, np.stack(want, -1))
+
+
+def test_the_kernel_checks_its_shapes():
+    """A call whose shapes disagree (here: 5 outputs from 3 rows) is refused, not run."""
+    native_conv.load()
+    call = jax.ffi.ffi_call(native_conv.TARGET, (
+        jax.ShapeDtypeStruct((1, 5, 32), jnp.float32), jax.ShapeDtypeStruct((1, 0, 8), jnp.float32)))
+    with pytest.raises(Exception, match="shapes do not agree"):
+        jax.block_until_ready(call(
+            jnp.zeros((1, 3, 8)), jnp.zeros((1, 0, 8)), jnp.zeros((1, 1, 8, 32)), jnp.zeros(32),
+            jnp.zeros(0), stride=np.int64(1), dilation=np.int64(1), skip=np.int64(0),
+            activation=np.int64(0), has_residual=np.int64(0)))
+
+
 def test_bad_inputs_are_refused():
     native_conv.load()
     with pytest.raises(ValueError, match="needs more than 3 steps"):
         native_conv.conv1d(jnp.zeros((1, 3, 8)), jnp.zeros((7, 8, 32)), jnp.zeros(32))
     with pytest.raises(ValueError, match="float32.*bfloat16"):
         native_conv.pack_kernel(jnp.zeros((1, 8, 32)), "int8")
+    with pytest.raises(ValueError, match="float32.*bfloat16"):
+        native_conv.NativeKernels("int8")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        native_conv.conv1d(jnp.zeros((1, 8, 8)), jnp.zeros((1, 8, 32)), jnp.zeros(32),
+                           activation="relu")
 
 
 @pytest.fixture(scope="module")

@@ -190,23 +190,31 @@ def sscodec_worker(name: str, seconds: float, repeats: int, chunks: list[int],
 
 def _native_flops(codec, kind: str, n_q: int, x) -> float:
     """FLOPs of a native one-frame step: 2 K Cin Cout per output step of every conv it hands the
-    native kernel (and the RVQ's distance products); the rest (activations, adds) is noise.
-    These are the outputs it needs: XLA's steps also compute one dropped output per conv."""
+    native kernels, and 2 N D per RVQ stage; the rest (activations, adds) is noise. These are
+    the outputs it needs: XLA's steps also compute one dropped output per conv."""
     import jax
     import numpy as np
 
     from sscodec.nn.conv import conv_implementation
 
-    function, conv = codec._native_step(kind, "float32")
+    function, kernels = codec._native_step(kind, "float32")
     total = []
 
-    def counting(x, kernel, bias, stride, dilation, precise=False):
-        k, cin, cout = kernel.shape
-        total.append(2 * ((x.shape[1] - (k - 1) * dilation - 1) // stride + 1) * k * cin * cout)
-        return conv(x, kernel, bias, stride, dilation, precise)
+    class Counting:
+        def __call__(self, x, kernel, bias, stride, dilation, **fused):
+            k, cin, cout = kernel.shape
+            context = fused.get("context")
+            steps = (x.shape[1] + (0 if context is None else context.shape[1])
+                     - fused.get("skip", 0))
+            total.append(2 * ((steps - (k - 1) * dilation - 1) // stride + 1) * k * cin * cout)
+            return kernels(x, kernel, bias, stride, dilation, **fused)
+
+        def residual_quantize(self, x, codebooks, sqnorms):
+            total.append(2 * x.shape[0] * codebooks.size)
+            return kernels.residual_quantize(x, codebooks, sqnorms)
 
     step = codec._frame_step(kind, n_q, 0)  # the state's shape
-    with conv_implementation(counting):
+    with conv_implementation(Counting()):
         jax.eval_shape(lambda s: function(codec._weights, s, x, np.int32(n_q), np.int32(0)),
                        step.unpack(step.zero()))
     return float(sum(total))

@@ -1,16 +1,24 @@
-"""sscodec's native inference conv (native/conv1d.cc): built on first use, called through XLA's
-FFI, and traced in place of XLA's convs by one-frame streaming steps that ask for it.
+"""sscodec's native inference kernels (native/conv1d.cc): built on first use, called through
+XLA's FFI, and traced in place of XLA's ops by one-frame streaming steps that ask for them
+(`Codec.stream_encoder(kernels="native" | "native-bf16")`, through nn.conv.conv_implementation).
 
-Why: a one-frame call of a large model is a stack of convs with one to a few output steps, and
-XLA:CPU runs those at 20-28 GB/s of weights (a third of one sequential read) with float32
-weights that do not fit the L3 (README, "Live calls"). This kernel keeps enough FMA chains and
-weight streams in flight to read weights at the memory's speed, and takes bfloat16 weights
-(half the bytes; activations and accumulation stay float32).
+Why: a one-frame call of a large model is a stack of ~60 convs with one to a few hundred output
+steps. XLA:CPU reads the weights of the few-step ones at 20-28 GB/s (a third of one sequential
+read), keeps float32 weights that do not fit the L3, and runs three or four small ops around
+each conv (activation, stream context, residual add) at a few microseconds each. Here:
 
-The price: its sums run in another order than XLA's convs, so codes are not bit-for-bit those of
-`Codec.encode` (a near tie can flip), and bfloat16 weights change the model slightly; measure
-with experiments/benchmarks/inference.py --kernels. Needs x86-64 with AVX-512 and a C++
-compiler (g++ or $CXX); the library is cached beside the compile caches (platforms.cache_dir()/sscodec-native).
+- `conv1d`: a causal conv with its input activation (ELU), stream context and residual add in one
+  call, tiled so that even a one-step conv keeps enough FMA chains and weight streams in flight;
+  float32 or bfloat16 weights (half the bytes; activations and sums stay float32);
+- `residual_unit`: a SEANet residual unit (two convs, two ELUs, the add) in one call;
+- `residual_quantize`: every RVQ stage's search in one call, in float32 (it picks codes).
+
+The paper config's one-frame calls went from 2.49 to 1.00 ms (p50, bfloat16 weights; 24% -> 53%
+of this core's float32 peak), README "Live calls". The price: sums run in another order than
+XLA's, so codes are not bit-for-bit those of `Codec.encode` (a near tie can flip), and bfloat16
+weights change the model slightly (experiments/benchmarks/native_quality.py measures it). Needs
+x86-64 with AVX-512 and a C++ compiler (g++ or $CXX); the library is cached beside the compile
+caches (platforms.cache_dir()/sscodec-native).
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -32,8 +39,11 @@ from sscodec.platforms import cache_dir
 
 SOURCE = os.path.join(os.path.dirname(__file__), "native", "conv1d.cc")
 TARGET = "sscodec_conv1d"
+RVQ_TARGET = "sscodec_rvq_encode"
+UNIT_TARGET = "sscodec_residual_unit"
 BLOCK = 32  # output channels per weight block (two AVX-512 float32 vectors)
 WEIGHT_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+ACTIVATIONS = {None: 0, "elu": 1}  # the input activations the kernel fuses
 
 
 class NativeKernelError(RuntimeError):
@@ -94,6 +104,10 @@ def load() -> None:
         os.replace(tmp, path)  # atomic: a concurrent process sees a whole library or none
     library = ctypes.cdll.LoadLibrary(path)
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.SscodecConv1d), platform="cpu")
+    jax.ffi.register_ffi_target(RVQ_TARGET, jax.ffi.pycapsule(library.SscodecRvqEncode),
+                                platform="cpu")
+    jax.ffi.register_ffi_target(UNIT_TARGET, jax.ffi.pycapsule(library.SscodecResidualUnit),
+                                platform="cpu")
 
 
 def pack_kernel(kernel: jax.Array, dtype: str = "float32") -> jax.Array:
@@ -112,29 +126,84 @@ def pack_kernel(kernel: jax.Array, dtype: str = "float32") -> jax.Array:
 
 
 def conv1d(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, dilation: int = 1,
-           weights_dtype: str = "float32") -> jax.Array:
-    """A VALID 1-D conv, x [B, T, Cin] float32, kernel [K, Cin, Cout], bias [Cout] -> [B, T', Cout],
-    run by the native kernel (load() first)."""
-    batch, length, _ = x.shape
+           weights_dtype: str = "float32", *, context: jax.Array | None = None,
+           activation: str | None = None, residual: jax.Array | None = None, skip: int = 0):
+    """A VALID 1-D conv run by the native kernel (load() first): x [B, T, Cin] float32, kernel
+    [K, Cin, Cout], bias [Cout] -> y [B, T', Cout] over in = [context | activation(x)][skip:],
+    plus `residual` [B, T', Cout] if given. With a context [B, P, Cin] returns (y, the last P
+    rows of [context | activation(x)]). `activation`: None or "elu"."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"native conv activation must be one of {tuple(ACTIVATIONS)}, "
+                         f"not {activation!r}")
+    batch, length, cin = x.shape
     k, _, cout = kernel.shape
-    t_out = (length - (k - 1) * dilation - 1) // stride + 1
+    ctx = jnp.zeros((batch, 0, cin), jnp.float32) if context is None else context
+    steps = ctx.shape[1] + length - skip
+    t_out = (steps - (k - 1) * dilation - 1) // stride + 1
     if t_out < 1:
-        raise ValueError(f"a conv of kernel {k}, dilation {dilation} needs more than {length} steps")
+        raise ValueError(f"a conv of kernel {k}, dilation {dilation} needs more than {steps} steps")
     packed = pack_kernel(kernel.astype(jnp.float32), weights_dtype)
-    width = packed.shape[0] * BLOCK
-    bias = jnp.pad(bias.astype(jnp.float32), (0, width - cout))
-    y = jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct((batch, t_out, width), jnp.float32))(
-        x.astype(jnp.float32), packed, bias, stride=np.int64(stride), dilation=np.int64(dilation),
-        cout=np.int64(cout))
-    return y[..., :cout]
+    bias = jnp.pad(bias.astype(jnp.float32), (0, packed.shape[0] * BLOCK - cout))
+    res = jnp.zeros((0,), jnp.float32) if residual is None else residual.astype(jnp.float32)
+    y, new_context = jax.ffi.ffi_call(TARGET, (
+        jax.ShapeDtypeStruct((batch, t_out, cout), jnp.float32),
+        jax.ShapeDtypeStruct(ctx.shape, jnp.float32)))(
+        x.astype(jnp.float32), ctx.astype(jnp.float32), packed, bias, res,
+        stride=np.int64(stride), dilation=np.int64(dilation), skip=np.int64(skip),
+        activation=np.int64(ACTIVATIONS[activation]), has_residual=np.int64(residual is not None))
+    return y if context is None else (y, new_context)
 
 
-def conv_implementation(weights_dtype: str = "float32") -> Callable:
-    """The function nn.conv.conv_implementation takes: the native conv with `weights_dtype`
-    (float32 where the caller asks for a precise product: the RVQ's distances, which pick
-    codes)."""
-    load()
+def residual_quantize(x: jax.Array, codebooks: jax.Array, sqnorms: jax.Array) -> jax.Array:
+    """The RVQ's search in one native call (load() first): x [F, D], codebooks [S, N, D], their
+    squared norms [S, N] -> codes [F, S], each stage the nearest entry to what the stages
+    before it left (float32 throughout)."""
+    stages, size, dim = codebooks.shape
+    kernels = jnp.stack([pack_kernel(-2.0 * cb.T[None].astype(jnp.float32)) for cb in codebooks])
+    width = kernels.shape[1] * BLOCK
+    sqnorms = jnp.pad(sqnorms.astype(jnp.float32), ((0, 0), (0, width - size)),
+                      constant_values=np.finfo(np.float32).max)  # padding is never nearest
+    return jax.ffi.ffi_call(RVQ_TARGET, jax.ShapeDtypeStruct((x.shape[0], stages), jnp.int32))(
+        x.astype(jnp.float32), kernels, sqnorms, codebooks.astype(jnp.float32))
 
-    def implementation(x, kernel, bias, stride, dilation, precise=False):
-        return conv1d(x, kernel, bias, stride, dilation, "float32" if precise else weights_dtype)
-    return implementation
+
+def residual_unit(x: jax.Array, context: jax.Array, dilated: tuple, pointwise: tuple,
+                  dilation: int, skip: int, weights_dtype: str = "float32"):
+    """A SEANet residual unit in one native call (load() first): x [B, T, C] ->
+    (x + pointwise(ELU(dilated([context | ELU(x)][skip:]))), the next context), the convs given
+    as (kernel [K, C, H], bias [H]) and (kernel [1, H, C], bias [C])."""
+    (k1, b1), (k2, b2) = dilated, pointwise
+    hidden = k1.shape[-1]
+    w1, w2 = (pack_kernel(k.astype(jnp.float32), weights_dtype) for k in (k1, k2))
+    b1, b2 = (jnp.pad(b.astype(jnp.float32), (0, w.shape[0] * BLOCK - b.shape[0]))
+              for b, w in ((b1, w1), (b2, w2)))
+    return jax.ffi.ffi_call(UNIT_TARGET, (jax.ShapeDtypeStruct(x.shape, jnp.float32),
+                                          jax.ShapeDtypeStruct(context.shape, jnp.float32)))(
+        x.astype(jnp.float32), context.astype(jnp.float32), w1, b1, w2, b2,
+        dilation=np.int64(dilation), skip=np.int64(skip), hidden=np.int64(hidden))
+
+
+class NativeKernels:
+    """What nn.conv.conv_implementation takes: calls run the native conv with `weights_dtype`
+    weights, `residual_unit` a SEANet residual unit, and `residual_quantize` the RVQ's search
+    (float32: it picks codes)."""
+
+    def __init__(self, weights_dtype: str = "float32"):
+        if weights_dtype not in WEIGHT_DTYPES:
+            raise ValueError(f"native conv weights must be one of {tuple(WEIGHT_DTYPES)}, "
+                             f"not {weights_dtype!r}")
+        load()
+        self.weights_dtype = weights_dtype
+
+    def __call__(self, x, kernel, bias, stride, dilation, **fused):
+        return conv1d(x, kernel, bias, stride, dilation, self.weights_dtype, **fused)
+
+    def residual_unit(self, x, context, dilated, pointwise, dilation, skip):
+        return residual_unit(x, context, dilated, pointwise, dilation, skip, self.weights_dtype)
+
+    residual_quantize = staticmethod(residual_quantize)
+
+
+def conv_implementation(weights_dtype: str = "float32") -> NativeKernels:
+    """The native kernels for nn.conv.conv_implementation, loaded (built on first use)."""
+    return NativeKernels(weights_dtype)

@@ -27,8 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sscodec.nn.conv import conv_implementation
-
 if TYPE_CHECKING:
     from sscodec.codec import Codec
 
@@ -67,8 +65,11 @@ class FrameStep:
     def __init__(self, exported, weights: dict, n_q: int, denoise: int, function=None,
                  conv=None):
         """`function(weights, state, x, n_q, denoise)`: the step to compile, by default the
-        exported one; `conv`: an nn.conv.conv_implementation to trace it with (native kernels)."""
+        exported one; `conv`: an nn.conv.conv_implementation to trace it with (native kernels).
+        With `conv` the state stays a pytree of leaves (donated): the kernels read and write
+        each conv's context in place, where slicing one packed vector would copy every leaf."""
         self._tree, avals = _state_signature(exported)
+        self._packed = conv is None
         function = function or exported.call
         if any(a.dtype != np.float32 for a in avals):
             raise TypeError("FrameStep packs float32 stream states only")
@@ -76,8 +77,14 @@ class FrameStep:
         self._sizes = [int(np.prod(s)) for s in self._shapes]
         constants = jax.tree.map(np.asarray, weights)  # numpy: embedded in the executable
 
+        if conv is not None:  # native kernels rebuild the model: flax only then
+            from sscodec.nn.conv import conv_implementation
+            tracing = lambda: conv_implementation(conv)
+        else:
+            tracing = contextlib.nullcontext
+
         def step(packed, x):
-            with conv_implementation(conv) if conv else contextlib.nullcontext():
+            with tracing():
                 y, new = function(constants, self._unpack(packed), x, np.int32(n_q),
                                   np.int32(denoise))
             return y, self._pack(new)
@@ -85,13 +92,18 @@ class FrameStep:
         self.step = jax.jit(step, donate_argnums=0)
         self.pack = jax.jit(self._pack)
         self.unpack = jax.jit(self._unpack)
-        self.zero = lambda: jax.device_put(np.zeros(sum(self._sizes), np.float32),
-                                           jax.devices()[0])
+        self.zero = lambda: jax.device_put(self._pack(jax.tree.unflatten(
+            self._tree, [np.zeros(shape, np.float32) for shape in self._shapes])),
+            jax.devices()[0])
 
-    def _pack(self, state) -> jax.Array:
-        return jnp.concatenate([leaf.reshape(-1) for leaf in jax.tree.leaves(state)])
+    def _pack(self, state):
+        if not self._packed:
+            return jax.tree.map(jnp.asarray, state)
+        return jnp.concatenate([jnp.reshape(leaf, -1) for leaf in jax.tree.leaves(state)])
 
-    def _unpack(self, packed: jax.Array):
+    def _unpack(self, packed):
+        if not self._packed:
+            return packed
         parts, offset = [], 0
         for shape, size in zip(self._shapes, self._sizes):
             parts.append(packed[offset: offset + size].reshape(shape))

@@ -79,11 +79,11 @@ _CONV_IMPLEMENTATION: contextvars.ContextVar = contextvars.ContextVar("conv_impl
 @contextlib.contextmanager
 def conv_implementation(fn):
     """While tracing inside this block, 1-D float32 convs without padding (every conv of a
-    streaming step) run as `fn(x, kernel, bias, stride, dilation)` instead of XLA's conv, and
-    the RVQ's distances as a 1x1 one with `precise=True` (they pick codes: an implementation
-    with reduced-precision weights keeps full precision there). How an inference step swaps in
-    a kernel of its own (sscodec.codec.native_conv). Not for training: `fn` need not be
-    differentiable."""
+    streaming step) run as `fn(x, kernel, bias, stride, dilation, **fused)` instead of XLA's
+    conv, where `fused` may carry the causal conv's input activation, stream context and
+    residual (CausalConv1d). If `fn` has a `residual_quantize(x, codebooks, sqnorms) -> codes`
+    the RVQ's search at a static depth runs through it. How an inference step swaps in kernels
+    of its own (sscodec.codec.native_conv). Not for training: `fn` need not be differentiable."""
     token = _CONV_IMPLEMENTATION.set(fn)
     try:
         yield
@@ -199,11 +199,16 @@ class Conv(nn.Module):
     dtype: jnp.dtype | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, params_only: bool = False, **fused):
+        """`fused` (context, activation, residual, skip): what an inference kernel fuses into a
+        causal conv (CausalConv1d); only with a conv_implementation. `params_only`: return the
+        effective (kernel, bias) for an input like x instead (a kernel fusing several convs)."""
         window = tuple(self.kernel_size)
         ndim = len(window)
         kernel, bias = conv_params(self, window + (x.shape[-1], self.features), self.style,
                                    self.dtype)
+        if params_only:
+            return kernel, bias
         if self.dtype is not None:
             x = x.astype(self.dtype)
         strides = tuple(self.strides or (1,) * ndim)
@@ -216,7 +221,10 @@ class Conv(nn.Module):
         implementation = _CONV_IMPLEMENTATION.get()
         if (implementation is not None and ndim == 1 and padding == ((0, 0),)
                 and x.dtype == jnp.float32):
-            return implementation(x, kernel, bias, strides[0], dilation[0])
+            return implementation(x, kernel, bias, strides[0], dilation[0], **fused)
+        if fused:
+            raise ValueError("fused conv arguments need a conv_implementation and a float32 1-D "
+                             "conv without padding")
         x = partitioning.batch_sharded(x)
         if jax.default_backend() == "cpu":  # see conv_nd; GPU/TPU match JAX's own transposes
             y = conv_nd(x, kernel, strides, padding, dilation)
@@ -253,8 +261,41 @@ def causal_context(module: nn.Module, x: jax.Array, pad: int, stride: int, strea
     return full, [(0, 0)], 1
 
 
+ACTIVATIONS = {"elu": nn.elu}  # the parameter-free activations a causal conv applies itself
+
+
+def _activate(x: jax.Array, activation: str | None) -> jax.Array:
+    if activation is None:
+        return x
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown conv input activation {activation!r}; expected one of "
+                         f"{tuple(ACTIVATIONS)}")
+    return ACTIVATIONS[activation](x)
+
+
+def _fused_causal(module: nn.Module, conv: nn.Module, x: jax.Array, pad: int, stride: int,
+                  **fused) -> jax.Array:
+    """A causal conv as one call of an inference kernel (conv_implementation): the input
+    activation, the stream context (the same "stream" variable as causal_context's: the same
+    state, so one stream may mix both paths) and the residual add all go to the kernel."""
+    if pad == 0:
+        return conv(x, **fused)
+    if module.streaming:
+        size = pad + stride
+        context = module.variable("stream", "context", jnp.zeros,
+                                  (x.shape[0], size, x.shape[-1]), x.dtype)
+        y, context.value = conv(x, context=context.value, skip=stride, **fused)
+        return y
+    zeros = jnp.zeros((x.shape[0], pad, x.shape[-1]), x.dtype)
+    return conv(x, context=zeros, **fused)[0]
+
+
 class CausalConv1d(nn.Module):
-    """A conv padded on the past side only, so output t depends on no input after frame t."""
+    """A conv padded on the past side only, so output t depends on no input after frame t.
+
+    Called as `conv(x, activation=None, residual=None)`: the input activation ("elu") and a
+    residual added to the output are the conv's own, so an inference kernel can fuse them (see
+    conv_implementation); without one it is activation, conv, add, as written."""
 
     features: int
     kernel_size: int
@@ -265,15 +306,30 @@ class CausalConv1d(nn.Module):
     style: ConvStyle = ConvStyle()
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, activation: str | None = None,
+                 residual: jax.Array | None = None, operands_only: bool = False):
+        """`operands_only`: for a kernel that fuses this conv with others (the SEANet residual
+        unit), return (kernel, bias, context, skip) for an input like x: the stream context's
+        value (zeros offline) and the leading rows to skip; the caller writes the new context
+        back with put_variable("stream", "context", ...)."""
         pad = causal_left_padding(self.kernel_size, self.stride, self.dilation)
-        x, padding, drop = causal_context(self, x, pad, self.stride, self.streaming)
-        if drop and current_conv_implementation() is not None:  # no need to match XLA's sums
-            x, drop = x[:, self.stride:], 0
-        y = Conv(self.features, (self.kernel_size,), strides=(self.stride,),
-                 kernel_dilation=(self.dilation,), padding=padding, style=self.style,
-                 dtype=self.dtype, name="conv")(x)
-        return y[:, drop:]
+        make_conv = functools.partial(
+            Conv, self.features, (self.kernel_size,), strides=(self.stride,),
+            kernel_dilation=(self.dilation,), style=self.style, dtype=self.dtype, name="conv")
+        if operands_only:
+            kernel, bias = make_conv(padding=[(0, 0)])(x, params_only=True)
+            if self.streaming and pad:
+                context = self.variable("stream", "context", jnp.zeros,
+                                        (x.shape[0], pad + self.stride, x.shape[-1]), x.dtype)
+                return kernel, bias, context.value, self.stride
+            return kernel, bias, jnp.zeros((x.shape[0], pad, x.shape[-1]), x.dtype), 0
+        if current_conv_implementation() is not None and x.dtype == jnp.float32:
+            return _fused_causal(self, make_conv(padding=[(0, 0)]), x, pad, self.stride,
+                                 activation=activation, residual=residual)
+        x, padding, drop = causal_context(self, _activate(x, activation), pad, self.stride,
+                                          self.streaming)
+        y = make_conv(padding=padding)(x)[:, drop:]
+        return y if residual is None else y + residual
 
 
 class CausalUpsample1d(nn.Module):
@@ -292,11 +348,16 @@ class CausalUpsample1d(nn.Module):
     style: ConvStyle = ConvStyle()
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, activation: str | None = None) -> jax.Array:
+        """`activation`: the input's, as in CausalConv1d."""
         batch, length, _ = x.shape
-        x, padding, drop = causal_context(self, x, 1, 1, self.streaming)
-        if drop and current_conv_implementation() is not None:
-            x, drop = x[:, 1:], 0
-        y = Conv(self.features * self.stride, (2,), padding=padding, style=self.style,
-                 dtype=self.dtype, name="conv")(x)[:, drop:]
+        conv = functools.partial(Conv, self.features * self.stride, (2,), style=self.style,
+                                 dtype=self.dtype, name="conv")
+        if current_conv_implementation() is not None and x.dtype == jnp.float32:
+            y = _fused_causal(self, conv(padding=[(0, 0)]), x, 1, 1, activation=activation,
+                              residual=None)
+        else:
+            x, padding, drop = causal_context(self, _activate(x, activation), 1, 1,
+                                              self.streaming)
+            y = conv(padding=padding)(x)[:, drop:]
         return y.reshape(batch, length * self.stride, self.features)

@@ -30,11 +30,7 @@ def nearest_code(x: jax.Array, codebook: jax.Array, sqnorm: jax.Array | None = N
     `sqnorm`: the rows' squared norms, if known (saves a pass over the codebook)."""
     if sqnorm is None:
         sqnorm = jnp.sum(codebook * codebook, -1)
-    implementation = current_conv_implementation()
-    if implementation is not None:  # an inference kernel: ||c||^2 - 2 x.c as one 1x1 conv
-        dist = implementation(x[None], -2.0 * codebook.T[None], sqnorm, 1, 1, precise=True)[0]
-    else:
-        dist = jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ codebook.T + sqnorm[None, :]
+    dist = jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ codebook.T + sqnorm[None, :]
     return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
@@ -56,15 +52,6 @@ def residual_encode(flat: jax.Array, search, depth: int, traced_n_q: jax.Array |
             return search(residual, i)
         skip = lambda r: (r, jnp.zeros(r.shape[:1], jnp.int32))
         return jax.lax.cond(i < traced_n_q, lambda r: search(r, i), skip, residual)
-
-    if traced_n_q is None and current_conv_implementation() is not None:
-        # An inference kernel takes each stage's codebook as a constant, packed once at compile
-        # time: stages unrolled, not a loop that would slice and pack them on every call.
-        codes = []
-        for i in range(depth):
-            flat, idx = search(flat, i)
-            codes.append(idx)
-        return jnp.stack(codes, axis=-1)
 
     _, codes = jax.lax.scan(stage, flat, jnp.arange(depth))
     return codes.T
@@ -172,6 +159,10 @@ class ResidualVectorQuantizer(nn.Module):
             sqnorm = self.get_variable(COLLECTION, SQNORM)[:depth]
         else:
             sqnorm = jnp.sum(codebook * codebook, -1)
+
+        fused = getattr(current_conv_implementation(), "residual_quantize", None)
+        if fused is not None and not dynamic:  # an inference kernel's search, all stages at once
+            return fused(flat, codebook, sqnorm).reshape(x.shape[:-1] + (depth,))
 
         def search(residual, i):
             # Indexed here, not scanned over: a scan slices every codebook (a 1 MB copy per

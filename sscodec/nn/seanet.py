@@ -15,7 +15,8 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn import partitioning
-from sscodec.nn.conv import CausalConv1d, CausalUpsample1d, ConvStyle
+from sscodec.nn.conv import (CausalConv1d, CausalUpsample1d, ConvStyle,
+                             current_conv_implementation)
 
 
 class Snake(nn.Module):
@@ -40,6 +41,15 @@ def activate(x: jax.Array, style: ConvStyle, name: str) -> jax.Array:
     raise ValueError(f"unknown activation {style.activation!r}; expected 'elu' or 'snake'")
 
 
+def conv_input(x: jax.Array, style: ConvStyle, name: str) -> tuple[jax.Array, str | None]:
+    """A conv's input and the activation the conv applies itself (CausalConv1d's `activation`):
+    ELU goes to the conv, where an inference kernel fuses it (nn.conv.conv_implementation);
+    Snake, which has parameters, is applied here (`name`, in a compact module)."""
+    if style.activation == "elu":
+        return x, "elu"
+    return activate(x, style, name), None
+
+
 class ResidualUnit(nn.Module):
     """x + Conv1x1(ELU(DilatedConv_k(ELU(x)))), the dilated conv narrowing to channels / compress."""
 
@@ -54,12 +64,30 @@ class ResidualUnit(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         hidden = max(self.channels // self.compress, 1)
+        fused = getattr(current_conv_implementation(), "residual_unit", None)
+        if fused is not None and self.style.activation == "elu" and x.dtype == jnp.float32:
+            return self._fused(fused, x, hidden)
         y = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
                          streaming=self.streaming, style=self.style,
-                         name="dilated")(activate(x, self.style, "dilated_act"))
-        y = CausalConv1d(self.channels, 1, dtype=self.dtype, style=self.style,
-                         name="pointwise")(activate(y, self.style, "pointwise_act"))
-        return x + y
+                         name="dilated")(*conv_input(x, self.style, "dilated_act"))
+        return CausalConv1d(self.channels, 1, dtype=self.dtype, style=self.style,
+                            name="pointwise")(*conv_input(y, self.style, "pointwise_act"),
+                                              residual=x)
+
+    def _fused(self, residual_unit, x: jax.Array, hidden: int) -> jax.Array:
+        """The unit as one call of an inference kernel's `residual_unit` (same parameters and
+        stream state as the two convs; see nn.conv.conv_implementation)."""
+        dilated = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
+                               streaming=self.streaming, style=self.style, name="dilated")
+        pointwise = CausalConv1d(self.channels, 1, dtype=self.dtype, style=self.style,
+                                 name="pointwise")
+        k1, b1, context, skip = dilated(x, operands_only=True)
+        k2, b2, _, _ = pointwise(jnp.zeros(x.shape[:-1] + (hidden,), x.dtype),
+                                 operands_only=True)
+        y, new_context = residual_unit(x, context, (k1, b1), (k2, b2), self.dilation, skip)
+        if self.streaming:
+            dilated.put_variable("stream", "context", new_context)
+        return y
 
 
 def residual_stack(x: jax.Array, channels: int, dilations: Sequence[int], kernel_size: int,
@@ -103,9 +131,9 @@ class Encoder(nn.Module):
                                self.streaming, self.style)
             ch *= 2
             x = conv(ch, 2 * s, stride=s, name=f"block{i}_down")(
-                activate(x, self.style, f"block{i}_down_act"))
+                *conv_input(x, self.style, f"block{i}_down_act"))
         return conv(self.embedding_dim, self.bottleneck_kernel_size, name="conv_out")(
-            activate(x, self.style, "conv_out_act"))
+            *conv_input(x, self.style, "conv_out_act"))
 
 
 class Decoder(nn.Module):
@@ -134,12 +162,12 @@ class Decoder(nn.Module):
             ch //= 2
             x = CausalUpsample1d(ch, s, dtype=self.dtype, streaming=self.streaming,
                                  style=self.style, name=f"block{i}_up")(
-                activate(x, self.style, f"block{i}_up_act"))
+                *conv_input(x, self.style, f"block{i}_up_act"))
             x = residual_stack(x, ch, self.residual_dilations, self.residual_kernel_size,
                                self.residual_compress, self.dtype, f"block{i}", self.remat,
                                self.streaming, self.style)
         return conv(self.out_channels, self.last_kernel_size, name="conv_out")(
-            activate(x, self.style, "conv_out_act"))
+            *conv_input(x, self.style, "conv_out_act"))
 
 
 class FiLM(nn.Module):

@@ -1,4 +1,4 @@
-"""sscodec's native inference kernels (native/conv1d.cc): built on first use, called through
+"""sscodec's native inference kernels (native/conv1d.cc, native/tiles.h): built on first use, called through
 XLA's FFI, and traced in place of XLA's ops by one-frame streaming steps that ask for them
 (`Codec.stream_encoder(kernels="native" | "native-bf16")`, through nn.conv.conv_implementation).
 
@@ -87,8 +87,10 @@ def load() -> None:
     reason = unavailable_reason()
     if reason:
         raise NativeKernelError(f"the native conv kernel {reason}; use kernels='xla'")
-    with open(SOURCE, "rb") as f:
-        source = f.read()
+    source = b""
+    for name in sorted(os.listdir(os.path.dirname(SOURCE))):  # conv1d.cc and what it includes
+        with open(os.path.join(os.path.dirname(SOURCE), name), "rb") as f:
+            source += name.encode() + f.read()
     with open("/proc/cpuinfo", "rb") as f:
         cpu = next((line for line in f if line.startswith(b"model name")), b"")
     version = subprocess.run([_compiler(), "--version"], capture_output=True).stdout

@@ -133,6 +133,9 @@ def test_flags_are_hyphenated_and_the_old_underscore_spellings_still_parse():
         args = _parser().parse_args(["compile", "--config", "c.py", "--topology", "v5e:2x2",
                                      spelling, "2"])
         assert args.num_slices == 2
+    for spelling in ("--eval-data", "--data"):  # ship's, spelled as eval's and listen's too
+        args = _parser().parse_args(["ship", "--workdir", "w", "--name", "n", spelling, "d"])
+        assert args.eval_data == "d"
     options = [o for a in _parser()._subparsers._group_actions[0].choices.values()
                for action in a._actions for o in action.option_strings]
     canonical = [o for o in options if o.startswith("--") and "_" in o and o not in

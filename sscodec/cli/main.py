@@ -167,8 +167,9 @@ def _add_ship_parser(sub) -> None:
                                        "export, eval against codec2 / Opus, MODEL_CARD.md")
     ship.add_argument("--workdir", required=True, help="the training run's folder")
     ship.add_argument("--name", required=True, help="the model's name, e.g. speech_cpu_24khz")
-    ship.add_argument("--eval-data", required=True,
-                      help="data spec of held-out speech, e.g. data/asterisk/eval")
+    ship.add_argument("--eval-data", "--data", dest="eval_data", required=True,
+                      help="data spec of held-out speech, e.g. data/asterisk/eval (--data, as "
+                           "in eval and listen)")
     ship.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
     ship.add_argument("--config", default=None,
                       help="the experiment file the run was started from (the card lists the "

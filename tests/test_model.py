@@ -8,7 +8,7 @@ import pytest
 
 from sscodec.config import samples_per_frame
 from sscodec.train.info import encoder_receptive_field, model_info
-from sscodec.nn.conv import CausalUpsample1d
+from sscodec.nn.causal_conv import CausalUpsample1d
 from sscodec.nn.grouped_conv import GroupedConv1d
 from sscodec.nn.soundstream import build_generator
 

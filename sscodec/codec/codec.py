@@ -140,28 +140,13 @@ class Codec:
         return self._frame_steps[key]
 
     def _native_step(self, kind: str, weights_dtype: str):
-        """The bundle's stream step traced anew from its config.json, with sscodec's native conv
-        kernel (sscodec.codec.native_conv) in place of XLA's convs."""
+        """(step function, kernels): the bundle's stream step of `kind` traced anew from its
+        config.json with sscodec's native kernels (sscodec.codec.native_conv.stream_step)."""
         from sscodec.codec import native_conv
-        from sscodec.codec.export import inference_config, stream_functions
-        from sscodec.config import config_from_dict
-        from sscodec.nn.soundstream import build_generator
         if self._config is None:
             raise ValueError("native kernels rebuild the model from the bundle's config.json: "
                              "load the codec from a bundle folder that has one (Codec.load)")
-        conv = native_conv.conv_implementation(weights_dtype)
-        config = inference_config(config_from_dict(self._config))
-        encode_step, decode_step = stream_functions(build_generator(config, streaming=True))
-        step = encode_step if kind == "encode" else decode_step
-
-        def function(weights, state, x, n_q, denoise):
-            # numpy weights as jax constants (the RVQ indexes them), and n_q static, so that
-            # each RVQ stage's codebook is a constant the kernel takes packed
-            y, state = step(jax.tree.map(jax.numpy.asarray, weights), state, x, int(n_q), denoise)
-            if kind == "encode":  # all N_q columns, zeros past n_q, as the exported step gives
-                y = jax.numpy.pad(y, ((0, 0), (0, 0), (0, self.num_quantizers - y.shape[-1])))
-            return y, state
-        return function, conv
+        return native_conv.stream_step(self._config, kind, weights_dtype, self.num_quantizers)
 
     @classmethod
     def load(cls, model: str, executable_cache: str | None = None) -> "Codec":

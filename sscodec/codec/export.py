@@ -75,7 +75,7 @@ def codec_functions(generator: SoundStream):
 
 def stream_functions(streamer: SoundStream):
     """(encode_step, decode_step): encode / decode of one chunk of whole frames that carry the
-    causal convolutions' context in `state` (see nn.conv.causal_context).
+    causal convolutions' context in `state` (see nn.causal_conv.causal_context).
 
     encode_step(weights, state, audio [1, k * M], n_q, denoise) -> (codes [1, k, N_q], state)
     decode_step(weights, state, codes [1, k, N_q], n_q, denoise) -> (audio [1, k * M], state)

@@ -209,3 +209,26 @@ class NativeKernels:
 def conv_implementation(weights_dtype: str = "float32") -> NativeKernels:
     """The native kernels for nn.conv.conv_implementation, loaded (built on first use)."""
     return NativeKernels(weights_dtype)
+
+
+def stream_step(config: dict, kind: str, weights_dtype: str, num_quantizers: int):
+    """(function, kernels) for a FrameStep (sscodec.codec.streaming): a bundle's stream step of
+    `kind` ("encode" / "decode") rebuilt from its config (a dict, as config.json holds it), to be
+    traced inside nn.conv.conv_implementation(kernels). Its signature is the exported step's,
+    function(weights, state, x, n_q, denoise), with n_q a constant."""
+    from sscodec.codec.export import inference_config, stream_functions
+    from sscodec.config import config_from_dict
+    from sscodec.nn.soundstream import build_generator
+    kernels = conv_implementation(weights_dtype)
+    generator = build_generator(inference_config(config_from_dict(config)), streaming=True)
+    encode_step, decode_step = stream_functions(generator)
+    step = encode_step if kind == "encode" else decode_step
+
+    def function(weights, state, x, n_q, denoise):
+        # numpy weights as jax constants (packed once at compile time), and n_q static, so that
+        # the RVQ's depth is known and its codebooks are constants too
+        y, state = step(jax.tree.map(jnp.asarray, weights), state, x, int(n_q), denoise)
+        if kind == "encode":  # all N_q columns, zeros past n_q, as the exported step gives
+            y = jnp.pad(y, ((0, 0), (0, 0), (0, num_quantizers - y.shape[-1])))
+        return y, state
+    return function, kernels

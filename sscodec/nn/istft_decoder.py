@@ -28,7 +28,8 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn.audio import istft
-from sscodec.nn.conv import CausalConv1d, ConvStyle
+from sscodec.nn.causal_conv import CausalConv1d
+from sscodec.nn.conv import ConvStyle
 from sscodec.nn.seanet import activate, residual_stack
 
 # Added to the predicted log magnitudes: the untrained decoder starts ~40 dB quiet (as the

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from sscodec.nn import partitioning
-from sscodec.nn.conv import (CausalConv1d, CausalUpsample1d, ConvStyle,
-                             current_conv_implementation)
+from sscodec.nn.causal_conv import CausalConv1d, CausalUpsample1d
+from sscodec.nn.conv import ConvStyle, current_conv_implementation
 
 
 class Snake(nn.Module):
@@ -117,7 +117,7 @@ class Encoder(nn.Module):
     bottleneck_kernel_size: int = 3
     dtype: jnp.dtype | None = None
     remat: bool = False
-    streaming: bool = False  # keep causal conv context across calls (see conv.causal_context)
+    streaming: bool = False  # keep causal conv context across calls (see causal_conv.causal_context)
     style: ConvStyle = ConvStyle()
 
     @nn.compact
@@ -149,7 +149,7 @@ class Decoder(nn.Module):
     last_kernel_size: int = 7
     dtype: jnp.dtype | None = None
     remat: bool = False
-    streaming: bool = False  # keep causal conv context across calls (see conv.causal_context)
+    streaming: bool = False  # keep causal conv context across calls (see causal_conv.causal_context)
     style: ConvStyle = ConvStyle()
     out_channels: int = 1  # audio channels
 

@@ -161,6 +161,28 @@ def test_live_stream_matches_xla(shipped, kernels, min_match, min_snr):
     assert np.mean(mixed == want_codes[:9]) >= min_match - 0.1
 
 
+def test_where_the_kernels_cannot_run_the_error_says_why(shipped, monkeypatch):
+    codec, audio = shipped
+    monkeypatch.setattr(native_conv, "unavailable_reason", lambda: "needs a CPU with AVX-512")
+    monkeypatch.setattr(codec, "_frame_steps", {})  # none compiled yet,
+    native_conv.load.cache_clear()  # and nothing loaded: a fresh process on such a machine
+    try:
+        with pytest.raises(native_conv.NativeKernelError, match="AVX-512.*kernels='xla'"):
+            codec.stream_encoder(6.0, kernels="native-bf16").push(audio[: codec.frame_size])
+    finally:
+        native_conv.load.cache_clear()
+    monkeypatch.undo()
+    native_conv.load()
+
+
+def test_a_codec_without_its_config_cannot_rebuild_the_step(shipped, monkeypatch):
+    codec, audio = shipped
+    monkeypatch.setattr(codec, "_config", None)
+    monkeypatch.setattr(codec, "_frame_steps", {})
+    with pytest.raises(ValueError, match="config.json"):
+        codec.stream_encoder(6.0, kernels="native").push(audio[: codec.frame_size])
+
+
 def test_unknown_kernels_are_refused(shipped):
     with pytest.raises(ValueError, match="kernels must be one of"):
         shipped[0].stream_encoder(kernels="cuda")

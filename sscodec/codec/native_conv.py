@@ -42,7 +42,7 @@ TARGET = "sscodec_conv1d"
 RVQ_TARGET = "sscodec_rvq_encode"
 UNIT_TARGET = "sscodec_residual_unit"
 BLOCK = 32  # output channels per weight block (two AVX-512 float32 vectors)
-WEIGHT_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+WEIGHT_DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = {None: 0, "elu": 1}  # the input activations the kernel fuses
 
 
@@ -54,16 +54,21 @@ def unavailable_reason() -> str | None:
     """Why the kernel cannot be built or run here, or None when it can."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return f"needs Linux on x86-64 (this is {platform.system()} {platform.machine()})"
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        flags = ""
+    flags = next((line for line in _cpuinfo() if line.startswith("flags")), "")
     if " avx512f" not in flags:
         return "needs a CPU with AVX-512 (no avx512f in /proc/cpuinfo)"
     if not shutil.which(_compiler()):
         return f"needs a C++ compiler ({_compiler()!r} not found; set $CXX)"
     return None
+
+
+@functools.cache
+def _cpuinfo() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
 
 
 def _compiler() -> str:
@@ -91,8 +96,7 @@ def load() -> None:
     for name in sorted(os.listdir(os.path.dirname(SOURCE))):  # conv1d.cc and what it includes
         with open(os.path.join(os.path.dirname(SOURCE), name), "rb") as f:
             source += name.encode() + f.read()
-    with open("/proc/cpuinfo", "rb") as f:
-        cpu = next((line for line in f if line.startswith(b"model name")), b"")
+    cpu = next((line for line in _cpuinfo() if line.startswith("model name")), "").encode()
     version = subprocess.run([_compiler(), "--version"], capture_output=True).stdout
     key = hashlib.sha256(source + cpu + version + jax.__version__.encode()).hexdigest()[:16]
     base = cache_dir()
@@ -119,12 +123,22 @@ def pack_kernel(kernel: jax.Array, dtype: str = "float32") -> jax.Array:
     kernel = jnp.pad(kernel, ((0, 0), (0, 0), (0, -cout % BLOCK)))
     blocks = kernel.shape[-1] // BLOCK
     packed = kernel.reshape(k, cin, blocks, BLOCK).transpose(2, 0, 1, 3)
-    if dtype == "bfloat16":
+    if _check_dtype(dtype) == "bfloat16":
         packed = packed.astype(jnp.bfloat16).reshape(blocks, k, cin, 2, BLOCK // 2)
         packed = packed.swapaxes(-1, -2).reshape(blocks, k, cin, BLOCK)
-    elif dtype != "float32":
-        raise ValueError(f"native conv weights must be one of {tuple(WEIGHT_DTYPES)}, not {dtype!r}")
     return packed
+
+
+def _check_dtype(dtype: str) -> str:
+    if dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"native conv weights must be one of {WEIGHT_DTYPES}, not {dtype!r}")
+    return dtype
+
+
+def _pack_conv(kernel: jax.Array, bias: jax.Array, dtype: str) -> tuple[jax.Array, jax.Array]:
+    """(packed kernel, float32 bias zero-padded to the packed output channels)."""
+    packed = pack_kernel(kernel.astype(jnp.float32), dtype)
+    return packed, jnp.pad(bias.astype(jnp.float32), (0, packed.shape[0] * BLOCK - bias.shape[0]))
 
 
 def conv1d(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, dilation: int = 1,
@@ -144,8 +158,7 @@ def conv1d(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, di
     t_out = (steps - (k - 1) * dilation - 1) // stride + 1
     if t_out < 1:
         raise ValueError(f"a conv of kernel {k}, dilation {dilation} needs more than {steps} steps")
-    packed = pack_kernel(kernel.astype(jnp.float32), weights_dtype)
-    bias = jnp.pad(bias.astype(jnp.float32), (0, packed.shape[0] * BLOCK - cout))
+    packed, bias = _pack_conv(kernel, bias, weights_dtype)
     res = jnp.zeros((0,), jnp.float32) if residual is None else residual.astype(jnp.float32)
     y, new_context = jax.ffi.ffi_call(TARGET, (
         jax.ShapeDtypeStruct((batch, t_out, cout), jnp.float32),
@@ -174,11 +187,9 @@ def residual_unit(x: jax.Array, context: jax.Array, dilated: tuple, pointwise: t
     """A SEANet residual unit in one native call (load() first): x [B, T, C] ->
     (x + pointwise(ELU(dilated([context | ELU(x)][skip:]))), the next context), the convs given
     as (kernel [K, C, H], bias [H]) and (kernel [1, H, C], bias [C])."""
-    (k1, b1), (k2, b2) = dilated, pointwise
-    hidden = k1.shape[-1]
-    w1, w2 = (pack_kernel(k.astype(jnp.float32), weights_dtype) for k in (k1, k2))
-    b1, b2 = (jnp.pad(b.astype(jnp.float32), (0, w.shape[0] * BLOCK - b.shape[0]))
-              for b, w in ((b1, w1), (b2, w2)))
+    hidden = dilated[0].shape[-1]
+    w1, b1 = _pack_conv(*dilated, weights_dtype)
+    w2, b2 = _pack_conv(*pointwise, weights_dtype)
     return jax.ffi.ffi_call(UNIT_TARGET, (jax.ShapeDtypeStruct(x.shape, jnp.float32),
                                           jax.ShapeDtypeStruct(context.shape, jnp.float32)))(
         x.astype(jnp.float32), context.astype(jnp.float32), w1, b1, w2, b2,
@@ -191,11 +202,8 @@ class NativeKernels:
     (float32: it picks codes)."""
 
     def __init__(self, weights_dtype: str = "float32"):
-        if weights_dtype not in WEIGHT_DTYPES:
-            raise ValueError(f"native conv weights must be one of {tuple(WEIGHT_DTYPES)}, "
-                             f"not {weights_dtype!r}")
+        self.weights_dtype = _check_dtype(weights_dtype)
         load()
-        self.weights_dtype = weights_dtype
 
     def __call__(self, x, kernel, bias, stride, dilation, **fused):
         return conv1d(x, kernel, bias, stride, dilation, self.weights_dtype, **fused)

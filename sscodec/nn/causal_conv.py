@@ -34,11 +34,27 @@ def causal_context(module: nn.Module, x: jax.Array, pad: int, stride: int, strea
     if not streaming or pad == 0:
         return x, [(pad, 0)], 0
     size = pad + stride
-    context = module.variable("stream", "context", jnp.zeros, (x.shape[0], size, x.shape[-1]),
-                              x.dtype)
+    context = _context_variable(module, x, size)
     full = jnp.concatenate([context.value.astype(x.dtype), x], axis=1)
     context.value = full[:, full.shape[1] - size:]
     return full, [(0, 0)], 1
+
+
+def _context_variable(module: nn.Module, x: jax.Array, size: int):
+    """The "stream" variable holding a causal conv's last `size` input rows."""
+    return module.variable("stream", "context", jnp.zeros, (x.shape[0], size, x.shape[-1]),
+                           x.dtype)
+
+
+def kernel_context(module: nn.Module, x: jax.Array, pad: int, stride: int):
+    """For a kernel that takes a causal conv's context itself: (the "stream" variable to write
+    its next context to, or None offline; the context it reads; the leading rows it skips).
+    Streaming, the same variable and rows as causal_context's, so one stream may mix both
+    paths; offline, `pad` zeros."""
+    if module.streaming and pad:
+        variable = _context_variable(module, x, pad + stride)
+        return variable, variable.value, stride
+    return None, jnp.zeros((x.shape[0], pad, x.shape[-1]), x.dtype), 0
 
 
 ACTIVATIONS = {"elu": nn.elu}  # the parameter-free activations a causal conv applies itself
@@ -56,18 +72,14 @@ def _activate(x: jax.Array, activation: str | None) -> jax.Array:
 def _fused_causal(module: nn.Module, conv: nn.Module, x: jax.Array, pad: int, stride: int,
                   **fused) -> jax.Array:
     """A causal conv as one call of an inference kernel (conv_implementation): the input
-    activation, the stream context (the same "stream" variable as causal_context's: the same
-    state, so one stream may mix both paths) and the residual add all go to the kernel."""
+    activation, the stream context (kernel_context) and the residual add all go to the kernel."""
     if pad == 0:
         return conv(x, **fused)
-    if module.streaming:
-        size = pad + stride
-        context = module.variable("stream", "context", jnp.zeros,
-                                  (x.shape[0], size, x.shape[-1]), x.dtype)
-        y, context.value = conv(x, context=context.value, skip=stride, **fused)
-        return y
-    zeros = jnp.zeros((x.shape[0], pad, x.shape[-1]), x.dtype)
-    return conv(x, context=zeros, **fused)[0]
+    variable, context, skip = kernel_context(module, x, pad, stride)
+    y, new_context = conv(x, context=context, skip=skip, **fused)
+    if variable is not None:
+        variable.value = new_context
+    return y
 
 
 class CausalConv1d(nn.Module):
@@ -89,20 +101,15 @@ class CausalConv1d(nn.Module):
     def __call__(self, x: jax.Array, activation: str | None = None,
                  residual: jax.Array | None = None, operands_only: bool = False):
         """`operands_only`: for a kernel that fuses this conv with others (the SEANet residual
-        unit), return (kernel, bias, context, skip) for an input like x: the stream context's
-        value (zeros offline) and the leading rows to skip; the caller writes the new context
-        back with put_variable("stream", "context", ...)."""
+        unit), return (kernel, bias) and kernel_context's (variable, context, skip) for an input
+        like x; the caller writes the next context to the variable (None offline)."""
         pad = causal_left_padding(self.kernel_size, self.stride, self.dilation)
         make_conv = functools.partial(
             Conv, self.features, (self.kernel_size,), strides=(self.stride,),
             kernel_dilation=(self.dilation,), style=self.style, dtype=self.dtype, name="conv")
         if operands_only:
             kernel, bias = make_conv(padding=[(0, 0)])(x, params_only=True)
-            if self.streaming and pad:
-                context = self.variable("stream", "context", jnp.zeros,
-                                        (x.shape[0], pad + self.stride, x.shape[-1]), x.dtype)
-                return kernel, bias, context.value, self.stride
-            return kernel, bias, jnp.zeros((x.shape[0], pad, x.shape[-1]), x.dtype), 0
+            return (kernel, bias) + kernel_context(self, x, pad, self.stride)
         if current_conv_implementation() is not None and x.dtype == jnp.float32:
             return _fused_causal(self, make_conv(padding=[(0, 0)]), x, pad, self.stride,
                                  activation=activation, residual=residual)

@@ -64,30 +64,23 @@ class ResidualUnit(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         hidden = max(self.channels // self.compress, 1)
-        fused = getattr(current_conv_implementation(), "residual_unit", None)
-        if fused is not None and self.style.activation == "elu" and x.dtype == jnp.float32:
-            return self._fused(fused, x, hidden)
-        y = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
-                         streaming=self.streaming, style=self.style,
-                         name="dilated")(*conv_input(x, self.style, "dilated_act"))
-        return CausalConv1d(self.channels, 1, dtype=self.dtype, style=self.style,
-                            name="pointwise")(*conv_input(y, self.style, "pointwise_act"),
-                                              residual=x)
-
-    def _fused(self, residual_unit, x: jax.Array, hidden: int) -> jax.Array:
-        """The unit as one call of an inference kernel's `residual_unit` (same parameters and
-        stream state as the two convs; see nn.conv.conv_implementation)."""
         dilated = CausalConv1d(hidden, self.kernel_size, dilation=self.dilation, dtype=self.dtype,
                                streaming=self.streaming, style=self.style, name="dilated")
         pointwise = CausalConv1d(self.channels, 1, dtype=self.dtype, style=self.style,
                                  name="pointwise")
-        k1, b1, context, skip = dilated(x, operands_only=True)
-        k2, b2, _, _ = pointwise(jnp.zeros(x.shape[:-1] + (hidden,), x.dtype),
-                                 operands_only=True)
-        y, new_context = residual_unit(x, context, (k1, b1), (k2, b2), self.dilation, skip)
-        if self.streaming:
-            dilated.put_variable("stream", "context", new_context)
-        return y
+        fused = getattr(current_conv_implementation(), "residual_unit", None)
+        if fused is not None and self.style.activation == "elu" and x.dtype == jnp.float32:
+            # the unit as one call of an inference kernel (nn.conv.conv_implementation): the
+            # same parameters and stream state as the two convs
+            k1, b1, variable, context, skip = dilated(x, operands_only=True)
+            k2, b2, *_ = pointwise(jnp.zeros(x.shape[:-1] + (hidden,), x.dtype),
+                                   operands_only=True)
+            y, new_context = fused(x, context, (k1, b1), (k2, b2), self.dilation, skip)
+            if variable is not None:
+                variable.value = new_context
+            return y
+        y = dilated(*conv_input(x, self.style, "dilated_act"))
+        return pointwise(*conv_input(y, self.style, "pointwise_act"), residual=x)
 
 
 def residual_stack(x: jax.Array, channels: int, dilations: Sequence[int], kernel_size: int,

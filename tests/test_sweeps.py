@@ -249,6 +249,21 @@ def test_cpu_scale_sweep_two_points_end_to_end(tmp_path):
     assert "no point of the sweep makes this comparison" in text  # no no-dropout point here
 
 
+def test_wall_time_line_footnotes_a_corrected_clock(tmp_path):
+    """A point whose timing.json was corrected by hand (its clock included pauses) is marked in
+    the report's wall-time line, with its note quoted; other points are not."""
+    from sscodec.evaluation.report import wall_time_line
+
+    for name, timing in (("a", {"train_s": 540.0, "eval_s": 60.0, "machine": "m"}),
+                         ("b", {"train_s": 1140.0, "eval_s": 60.0, "machine": "m",
+                                "train_s_logged": 4000.0, "note": "paused for tests"})):
+        os.makedirs(tmp_path / "points" / name)
+        json.dump(timing, open(tmp_path / "points" / name / "timing.json", "w"))
+    text = wall_time_line(str(tmp_path), {"points": {"a": {}, "b": {}}})
+    assert text.splitlines()[0] == "Wall time here (m): a 10.0 min, b 20.0 min [1] (total 0.50 h)."
+    assert text.endswith("\n\n[1] b: paused for tests.")
+
+
 def _depth_results(base, *others):
     """Results of a Table II sweep whose points score `base` and `others` (one list of
     per-clip ViSQOL scores each) at 6 kbps."""

@@ -52,30 +52,38 @@ def _metric(results: dict) -> str:
 
 def point_timing(sweep_dir: str, name: str) -> dict | None:
     """A point's wall time here: timing.json (training + evaluation seconds and the machine,
-    written by `sweep run`), else from its run's config.json to its eval.json (file times)."""
+    written by `sweep run`), else from its run's config.json to its eval.json (file times). A
+    timing.json whose training clock was corrected by hand (a run paused or sharing the cores)
+    carries a "note" saying how; it is returned with the seconds."""
     where = point_dir(sweep_dir, name)
     timing = os.path.join(where, "timing.json")
     if os.path.isfile(timing):
         with open(timing) as f:
             timing = json.load(f)
-        return {"seconds": timing["train_s"] + timing["eval_s"], "machine": timing.get("machine")}
+        return {"seconds": timing["train_s"] + timing["eval_s"], "machine": timing.get("machine"),
+                "note": timing.get("note")}
     start, end = os.path.join(where, "run", "config.json"), os.path.join(where, "eval", "eval.json")
     if os.path.isfile(start) and os.path.isfile(end):
         return {"seconds": max(0.0, os.path.getmtime(end) - os.path.getmtime(start)),
-                "machine": None}
+                "machine": None, "note": None}
     return None
 
 
 def wall_time_line(sweep_dir: str, results: dict) -> str:
-    """"Wall time here (AMD EPYC, 2 cores): a 9.8 min, b 10.1 min (total 0.33 h)"."""
+    """"Wall time here (AMD EPYC, 2 cores): a 9.8 min, b 10.1 min (total 0.33 h)", each
+    corrected time marked with a footnote that quotes its note."""
     times = {n: point_timing(sweep_dir, n) for n in results["points"]}
     times = {n: t for n, t in times.items() if t is not None}
     if not times:
         return ""
     machine = next((t["machine"] for t in times.values() if t["machine"]), None)
-    return ("Wall time here" + (f" ({machine})" if machine else "") + ": "
-            + ", ".join(f"{n} {t['seconds'] / 60:.1f} min" for n, t in times.items())
+    notes = [n for n, t in times.items() if t.get("note")]
+    mark = {n: f" [{i + 1}]" for i, n in enumerate(notes)}
+    line = ("Wall time here" + (f" ({machine})" if machine else "") + ": "
+            + ", ".join(f"{n} {t['seconds'] / 60:.1f} min{mark.get(n, '')}"
+                        for n, t in times.items())
             + f" (total {sum(t['seconds'] for t in times.values()) / 3600:.2f} h).")
+    return "\n\n".join([line] + [f"{mark[n].strip()} {n}: {times[n]['note']}." for n in notes])
 
 
 def rate_table(results: dict, metric: str | None = None) -> str:

@@ -39,18 +39,22 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
 
 
-def fit_length(x: np.ndarray, length: int) -> np.ndarray:
-    """Trims or zero-pads (at the end) [T] or [T, C] audio to exactly `length` samples."""
+def fit_length(x: np.ndarray, length: int, loop: bool = False) -> np.ndarray:
+    """Trims or extends [T] or [T, C] audio to exactly `length` samples: extends by zeros at the
+    end, or with `loop` by repeating the audio (background noise, which must not stop short)."""
     if len(x) >= length:
         return x[:length]
+    if loop and len(x):
+        return x[np.arange(length) % len(x)]
     return np.pad(x, [(0, length - len(x))] + [(0, 0)] * (x.ndim - 1))
 
 
 def draw_crop(source: Source, index: int, length: int, sample_rate: int, rng: np.random.Generator,
-              *, min_rms: float = 0.0, tries: int = 5, max_failures: int = 20, channels: int = 1
-              ) -> tuple[np.ndarray, int]:
+              *, min_rms: float = 0.0, tries: int = 5, max_failures: int = 20, channels: int = 1,
+              loop: bool = False) -> tuple[np.ndarray, int]:
     """A crop of exactly `length` samples from `source[index]` ([length], or [length, channels]
-    when channels > 1), and how many unreadable items it met.
+    when channels > 1), and how many unreadable items it met. An item shorter than `length` is
+    zero-padded, or looped with `loop` (as the evaluation's noisy speech loops its noise).
 
     A crop quieter than `min_rms` is redrawn up to `tries` times (then the last one is kept). An
     unreadable item is counted and replaced by a random item of the same source; after
@@ -59,7 +63,7 @@ def draw_crop(source: Source, index: int, length: int, sample_rate: int, rng: np
     failures, attempts, crop = 0, 0, None
     while attempts < tries:
         try:
-            crop = fit_length(source.crop(index, length, sample_rate, rng, channels), length)
+            crop = fit_length(source.crop(index, length, sample_rate, rng, channels), length, loop)
         except AudioReadError as e:
             failures += 1
             log.warning("skipping unreadable item: %s", e)
@@ -102,7 +106,7 @@ class ExampleMaker:
         if noisy:
             noise, noise_skipped = draw_crop(self.noise, int(rng.integers(len(self.noise))),
                                              self.length, self.sample_rate, rng,
-                                             channels=self.channels)
+                                             channels=self.channels, loop=True)
             skipped += noise_skipped
             gain = 10 ** (rng.uniform(*self.noise_gain_db) / 20)
             mix = clean + gain * _unit_peak(noise)

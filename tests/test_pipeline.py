@@ -125,6 +125,22 @@ def test_denoising_pairs_follow_the_paper_rules():
     assert all(int(plain((0, i), np.random.default_rng(i))["denoise"]) == 0 for i in range(10))
 
 
+def test_noise_shorter_than_the_crop_is_looped_not_padded(tmp_path):
+    """A noise recording shorter than the training crop is repeated to fill it, as the
+    evaluation's noisy speech loops its noise: no crop ends in silence."""
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "hum.wav", (0.3 * rng.standard_normal(2400)).astype(np.float32), 24000)
+    noise = open_source(str(tmp_path), kind="noise")
+    speech = open_source("embedded", kinds=("speech",))
+    maker = ExampleMaker([speech], 9600, 24000, noise, noisy_prob=1.0, denoise_prob=1.0)
+    ex = maker((0, 1), np.random.default_rng(3))
+    added = ex["input"] - ex["target"]  # the noise alone, scaled
+    assert added.shape == (9600,)
+    for quarter in np.split(added, 4):  # 0.1 s of noise fills all four 0.1 s quarters
+        assert np.sqrt(np.mean(quarter ** 2)) > 0.1 * np.sqrt(np.mean(added ** 2))
+    np.testing.assert_allclose(added[:2400], added[2400:4800], rtol=1e-4, atol=1e-6)
+
+
 def test_worker_count_default_follows_the_cpu_count(monkeypatch):
     assert pipeline.resolve_worker_count(3) == 3
     monkeypatch.setattr("os.cpu_count", lambda: 2)

@@ -37,7 +37,7 @@ import logging
 import os
 import sys
 
-from sscodec.cli import eval as cli_eval, listen as cli_listen
+from sscodec.cli import data as cli_data, eval as cli_eval, listen as cli_listen, ship as cli_ship
 from sscodec.pretrained import DEFAULT_MODEL
 
 
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                              "--init-from or --resume needs), not an inference bundle")
     cli_eval.add_parsers(sub)
     cli_listen.add_parser(sub)
-    _add_ship_parser(sub)
+    cli_ship.add_parser(sub)
 
     for name, what in (("compress", "audio file -> .ssc stream"),
                        ("decompress", ".ssc stream -> WAV (FLAC for a .flac path) at the "
@@ -119,121 +119,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--denoise", action="store_true",
                            help="remove noise (models trained with model.film only)")
 
-    data = sub.add_parser("data", help="index, inspect and prepare training data")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    index = data_sub.add_parser("index", help="scan a folder once into a JSONL manifest")
-    index.add_argument("folder", help="corpus root; speech/ music/ noise/ and train/ test/ "
-                                      "folders below it label kind and split")
-    index.add_argument("--out", required=True, help="manifest to write (paths relative to it)")
-    index.add_argument("--deep", action="store_true",
-                       help="decode every file in full (finds truncated files and NaN samples)")
-    index.add_argument("--workers", type=int, default=16, help="parallel probing threads")
-    stats = data_sub.add_parser("stats", help="hours, files, rates, kinds and unreadable files")
-    stats.add_argument("spec", help="'embedded', a folder, a manifest or tfds:NAME[/CONFIG]:SPLIT")
-    stats.add_argument("--json", action="store_true", help="print JSON instead of a report")
-    stats.add_argument("--deep", action="store_true", help="decode every file in full")
-    stats.add_argument("--data-dir", default="", help="TFDS data_dir")
-    prepare = data_sub.add_parser("prepare", help="download (or read from --manual-dir) and write "
-                                                  "a TFDS dataset: libritts, magnatagatune, "
-                                                  "audio_folder; or the folder recipes asterisk "
-                                                  "and noise")
-    prepare.add_argument("name", help="e.g. libritts/clean100, magnatagatune, audio_folder; "
-                                      "asterisk writes real speech (5 speakers) and music from "
-                                      "Debian's Asterisk G.722 packages as 24 kHz FLAC to "
-                                      "DATA_DIR/train and DATA_DIR/eval (whole speakers held out), "
-                                      "with manifest.jsonl per split and PROVENANCE.md; noise "
-                                      "writes real recorded background noise (rain, wind, fire, "
-                                      "water, engines, machinery, crowd...) from five Debian game "
-                                      "data packages the same way (whole packages held out)")
-    prepare.add_argument("--data-dir", default=None, help="TFDS data_dir (default TFDS's own); "
-                                                          "asterisk, noise: the output folder "
-                                                          "(required)")
-    prepare.add_argument("--manual-dir", default=None,
-                         help="folder holding the archives or extracted corpus (no download); "
-                              "asterisk: the sound root with sounds/ and moh/ (default "
-                              "/usr/share/asterisk, missing packages fetched by apt-get download); "
-                              "noise: a folder laid out like / holding the packages' files "
-                              "(default /, missing packages fetched by apt-get download)")
-    prepare.add_argument("--eval-speakers", default="it,ru",
-                         help="asterisk: languages held out whole for eval (of en,es,fr,it,ru)")
-    prepare.add_argument("--eval-sources", default="opensfx,minetest",
-                         help="noise: source packages held out whole for eval (of "
-                              "ufoai,megaglest,etr,opensfx,minetest)")
+    cli_data.add_parser(sub)
     return parser
-
-
-def _add_ship_parser(sub) -> None:
-    ship = sub.add_parser("ship", help="turn a finished run into a named model in the package: "
-                                       "export, eval against codec2 / Opus, MODEL_CARD.md")
-    ship.add_argument("--workdir", required=True, help="the training run's folder")
-    ship.add_argument("--name", required=True, help="the model's name, e.g. speech_cpu_24khz")
-    ship.add_argument("--eval-data", "--data", dest="eval_data", required=True,
-                      help="data spec of held-out speech, e.g. data/asterisk/eval (--data, as "
-                           "in eval and listen)")
-    ship.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
-    ship.add_argument("--config", default=None,
-                      help="the experiment file the run was started from (the card lists the "
-                           "overrides against it; default: the closest experiments/*.py)")
-    ship.add_argument("--kbps", default="1.5,3,6", help="model bitrates to evaluate")
-    ship.add_argument("--out", default=None,
-                      help="folder of named models (default: the package's sscodec/pretrained)")
-    ship.add_argument("--force", action="store_true",
-                      help="replace an existing OUT/NAME (its card then compares the new model "
-                           "with the replaced one on the same clips)")
-    ship.add_argument("--params-dtype", default="auto", choices=("auto", "float32", "float16"),
-                      help="how params.safetensors stores the weights; auto: float16 only when "
-                           "the float32 bundle is over --max-mb")
-    ship.add_argument("--max-mb", type=float, default=10.0,
-                      help="largest bundle allowed, in MB (0: no limit)")
-    ship.add_argument("--no-float32-check", action="store_true",
-                      help="with float16 parameters, do not score the float32 model for "
-                           "comparison")
-    ship.add_argument("--per-category", type=int, default=50, help="eval clips")
-    ship.add_argument("--clip-seconds", type=float, default=4.0, help="length of each eval clip")
-    ship.add_argument("--metrics", default=None, help="comma list (default: all of sscodec eval)")
-    ship.add_argument("--baselines", default="opus,codec2", help="comma list, or 'none'")
-    ship.add_argument("--opus-kbps", default="6,9,12", help="Opus target bitrates")
-    ship.add_argument("--no-speed", action="store_true", help="skip the real-time-factor timing")
-    ship.add_argument("--entropy-data", default="",
-                      help="data spec for the entropy tables (default: the run's training data)")
-    ship.add_argument("--entropy-seconds", type=float, default=120.0,
-                      help="seconds of audio for the entropy tables")
-    ship.add_argument("--provenance", default=None,
-                      help="comma list of provenance files to ship (default: the PROVENANCE.md "
-                           "of the training and eval data folders)")
-
-
-def _ship_command(args: argparse.Namespace) -> int:
-    from sscodec.evaluation.evaluate import parse_kbps
-    from sscodec.evaluation.ship import ship
-    names = cli_eval.comma_list
-    result = ship(args.workdir, args.name, args.eval_data, out=args.out, step=args.step,
-                  kbps=parse_kbps(args.kbps), config_file=args.config,
-                  params_dtype=args.params_dtype, max_mb=args.max_mb,
-                  float32_check=not args.no_float32_check, per_category=args.per_category,
-                  clip_seconds=args.clip_seconds, metric_names=names(args.metrics),
-                  baseline_names=[] if args.baselines == "none" else names(args.baselines) or [],
-                  opus_kbps=parse_kbps(args.opus_kbps) or [], entropy_data=args.entropy_data,
-                  entropy_seconds=args.entropy_seconds, provenance=names(args.provenance),
-                  speed=not args.no_speed, force=args.force)
-    sizes, manifest = result["sizes"], result["manifest"]
-    print(f"{result['path']}: {args.name}, step {manifest['step']}, sha256 "
-          f"{manifest['sha256'][:12]}, {sizes['total'] / 1e6:.2f} MB (params "
-          f"{sizes['params'] / 1e6:.2f} MB as {sizes['params_dtype']}); MODEL_CARD.md, eval.json, "
-          "PROVENANCE.md")
-    for row in result["float16_effect"] or []:
-        print(f"float16 - float32 at {row['kbps']:g} kbps: " + ", ".join(
-            f"{m} {v['difference']:+.4f}" for m, v in row.items()
-            if isinstance(v, dict) and v["difference"] is not None) + f" ({row['clips']} clips)")
-    replaced = result["replaces"]
-    if replaced and "rows" not in replaced:
-        print(f"not compared with the replaced model: {replaced['reason']}")
-    for row in (replaced or {}).get("rows", []):
-        print(f"new - replaced ({(replaced['sha256'] or '?')[:12]}) at {row['kbps']:g} kbps: "
-              + ", ".join(f"{m} {row[m]['difference']:+.4f} ± {row[m]['ci95'] or 0:.4f}"
-                          for m in replaced["metrics"] if row[m]["difference"] is not None)
-              + f" ({row['clips']} clips)")
-    return 0
 
 
 def _load_model(model: str | None):
@@ -250,8 +137,6 @@ def _load_model(model: str | None):
 
 
 def _codec_command(args: argparse.Namespace) -> int:
-    if args.command == "ship":
-        return _ship_command(args)
     if args.command == "export" and args.training_state:
         from sscodec.train.checkpoint import publish_training_state
         print(publish_training_state(args.workdir, args.out, args.step) + ": full training "
@@ -284,39 +169,6 @@ def _codec_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_command(args: argparse.Namespace) -> int:
-    if args.data_command == "index":
-        from data_pipelines.manifest import scan_folder, write_manifest
-        files, skipped = scan_folder(args.folder, deep=args.deep, workers=args.workers,
-                                     progress=True)
-        write_manifest(args.out, files, skipped)
-        hours = sum(f.duration for f in files) / 3600
-        print(f"{args.out}: {len(files)} files ({hours:.3f} h), {len(skipped)} unreadable")
-        return 0
-    if args.data_command == "stats":
-        from data_pipelines.stats import data_stats, format_stats
-        stats = data_stats(args.spec, data_dir=args.data_dir, deep=args.deep,
-                           progress=not args.json)
-        print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
-        return 0
-    if args.name in ("asterisk", "noise"):
-        if not args.data_dir:
-            raise ValueError(f"data prepare {args.name}: --data-dir OUT (the folder to write) is "
-                             "needed")
-        if args.name == "asterisk":
-            from data_pipelines.recipes.asterisk import format_summary, prepare_asterisk as prepare
-            held_out = {"eval_speakers": [s for s in args.eval_speakers.split(",") if s]}
-        else:
-            from data_pipelines.recipes.noise import format_summary, prepare_noise as prepare
-            held_out = {"eval_sources": [s for s in args.eval_sources.split(",") if s]}
-        print(format_summary(prepare(args.data_dir, args.manual_dir, progress=True, **held_out)))
-        return 0
-    from data_pipelines.tfds_builders import prepare
-    counts = prepare(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir)
-    print(", ".join(f"{split}: {n} examples" for split, n in counts.items()))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from sscodec.platforms import choose_platforms
@@ -327,29 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("absl", "jax._src", "orbax", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    if args.command == "data":
+    commands = {"data": cli_data.run, "eval": cli_eval.run, "sweep": cli_eval.run,
+                "report": cli_eval.run, "curve": cli_eval.run, "listen": cli_listen.run,
+                "ship": cli_ship.run, "compress": _codec_command, "decompress": _codec_command,
+                "export": _codec_command}
+    if args.command in commands:
         try:
-            return _data_command(args)
+            return commands[args.command](args)
         except (OSError, ValueError) as e:
-            print(f"sscodec: error: {e}", file=sys.stderr)
-            return 2
-    if args.command in ("eval", "sweep", "report", "curve"):
-        try:
-            return cli_eval.run(args)
-        except (OSError, ValueError) as e:  # ConfigError included
-            print(f"sscodec: error: {e}", file=sys.stderr)
-            return 2
-    if args.command == "listen":
-        try:
-            return cli_listen.run(args)
-        except (OSError, ValueError) as e:
-            print(f"sscodec: error: {e}", file=sys.stderr)
-            return 2
-    if args.command in ("compress", "decompress", "export", "ship"):
-        try:
-            return _codec_command(args)
-        except (OSError, ValueError) as e:
-            # BundleError, BitstreamError, ConfigError included
+            # BundleError, BitstreamError and ConfigError included
             print(f"sscodec: error: {e}", file=sys.stderr)
             return 2
 

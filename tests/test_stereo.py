@@ -436,6 +436,30 @@ def test_eval_scores_a_stereo_model_per_channel(stereo_bundle, tmp_path):
     assert "ViSQOL audio mid" in markdown and "2 channels" in markdown
 
 
+def test_a_listening_page_plays_and_scores_a_stereo_model(stereo_bundle, tmp_path):
+    """`sscodec listen` on a stereo model: the original, the model's versions and the MUSHRA
+    anchor are two-channel files, and the scores are per channel, mid and side as in eval."""
+    import json
+    from sscodec.evaluation.listen.build import build_page
+
+    out = tmp_path / "page"
+    page = build_page(str(out), stereo_bundle, data="embedded", kbps=[3.6], opus_kbps=[12],
+                      per_category=1, clip_seconds=1.0, categories=["music"], codec2=False,
+                      with_mushra=True, progress=False)
+    assert page["model"]["channels"] == 2
+    versions = {v["kind"]: v for v in page["clips"][0]["versions"]}
+    for kind in ("reference", "model"):
+        assert sf.info(str(out / versions[kind]["audio"])).channels == 2
+    assert sf.info(str(out / versions["baseline"]["audio"])).channels == 1  # Opus codes mono
+    anchor = page["clips"][0]["mushra_extra"][1]["audio"]
+    assert sf.info(str(out / anchor)).channels == 2
+    scores = versions["model"]["scores"]
+    assert {"visqol_audio", "visqol_audio_left", "visqol_audio_mid"} <= set(scores)
+    assert scores["visqol_audio"] is not None
+    assert (out / versions["model"]["spectrogram"]).is_file()
+    assert json.load(open(out / "listen.json"))["summary"][0]["visqol_audio"] is not None
+
+
 # ----------------------------------------------------------------------------- a trained model
 
 

@@ -2,7 +2,9 @@
 
 OUT/index.html (and OUT/mushra.html with `mushra=True`) plus OUT/audio/*.flac,
 OUT/spectrograms/*.png, OUT/rate_quality.png and OUT/listen.json (the page's description: every
-clip, version, file, achieved bitrate and score). The files have neutral names (c00_v03.flac), so
+clip, version, file, achieved bitrate and score). A multi-channel model's page plays its channels
+(mono baselines in every channel), scores them as `sscodec eval` does (per channel, mid and side)
+and draws the mid's spectrogram. The files have neutral names (c00_v03.flac), so
 nothing in a file name tells the blind page's conditions apart.
 """
 
@@ -68,7 +70,8 @@ def build_page(out: str, model: str, *, data: str = "embedded", noise: str = "",
     sample_rate = codec.sample_rate
     eval_set = build_eval_set(data, noise=noise, sample_rate=sample_rate,
                               clip_seconds=clip_seconds, per_category=per_category,
-                              categories=categories, seed=seed, data_dir=data_dir)
+                              categories=categories, seed=seed, data_dir=data_dir,
+                              channels=codec.channels)
     clips = sorted(eval_set.clips, key=lambda c: CATEGORIES.index(c.category))
     visqol = metrics.Visqol()
     page_clips, rows = [], []
@@ -111,7 +114,7 @@ def build_page(out: str, model: str, *, data: str = "embedded", noise: str = "",
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "model": {"name": name, "bundle": codec.path, "step": codec.manifest.get("step"),
                   "sha256": codec.manifest["sha256"], "sample_rate": sample_rate,
-                  "film": codec.film, "bitrates": codec.bitrates},
+                  "film": codec.film, "bitrates": codec.bitrates, "channels": codec.channels},
         "settings": {"data": data, "noise": noise, "kbps": rates, "opus_kbps": opus_kbps,
                      "clip_seconds": clip_seconds, "per_category": per_category, "seed": seed},
         "skipped": [{"item": i, "reason": r} for i, r in eval_set.skipped],

@@ -19,7 +19,8 @@ RATE_TICKS = (0.5, 1, 1.5, 3, 6, 12, 24, 48, 96)
 
 
 def write_audio(path: str, audio: np.ndarray, sample_rate: int) -> str:
-    """Mono float audio -> 16-bit FLAC (what every browser plays, about half a WAV's size)."""
+    """Float audio, [T] or [T, channels] -> 16-bit FLAC (what every browser plays, about half a
+    WAV's size)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     sf.write(path, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), sample_rate,
              format="FLAC", subtype="PCM_16")
@@ -28,11 +29,13 @@ def write_audio(path: str, audio: np.ndarray, sample_rate: int) -> str:
 
 def log_mel(audio: np.ndarray, sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS
             ) -> np.ndarray:
-    """Log-mel power in dB, [n_mels, frames] (hop n_fft / 4, periodic Hann window)."""
+    """Log-mel power in dB, [n_mels, frames] (hop n_fft / 4, periodic Hann window), of [T]
+    audio or of the mid (the channels' mean) of [T, C] audio."""
     from sscodec.nn.audio import mel_filterbank
 
     hop = n_fft // 4
-    x = np.pad(np.asarray(audio, np.float64), (n_fft // 2, n_fft // 2))
+    x = np.asarray(audio, np.float64)
+    x = np.pad(x.mean(axis=1) if x.ndim == 2 else x, (n_fft // 2, n_fft // 2))
     count = max(1, 1 + (len(x) - n_fft) // hop)
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:count]
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)

@@ -84,10 +84,10 @@ def point_label(point: SystemPoint, model_name: str) -> str:
 
 
 def lowpass_anchor(x: np.ndarray, sample_rate: int, cutoff_hz: float = 3500.0) -> np.ndarray:
-    """MUSHRA's low anchor (ITU-R BS.1534): the reference low-passed at 3.5 kHz."""
-    spectrum = np.fft.rfft(x)
+    """MUSHRA's low anchor (ITU-R BS.1534): the reference ([T] or [T, C]) low-passed at 3.5 kHz."""
+    spectrum = np.fft.rfft(x, axis=0)
     spectrum[np.fft.rfftfreq(len(x), 1 / sample_rate) > cutoff_hz] = 0
-    return np.fft.irfft(spectrum, len(x)).astype(np.float32)
+    return np.fft.irfft(spectrum, len(x), axis=0).astype(np.float32)
 
 
 def clip_versions(clip: Clip, points: Sequence[SystemPoint], sample_rate: int, model_name: str,
@@ -108,8 +108,10 @@ def clip_versions(clip: Clip, points: Sequence[SystemPoint], sample_rate: int, m
                                 np.asarray(audio, np.float32)[: len(clip.input)],
                                 round(point.kbps, 6), round(achieved, 4)))
     names = SPEECH_SCORES if clip.speech else AUDIO_SCORES
+    # [T, C] clips: each metric per channel, mid and side, and its mean over the channels
+    scorer = metrics.score_channels if clip.reference.ndim == 2 else metrics.score
     for version in versions:
         if version.kind != "reference":
-            version.scores = metrics.score(clip.reference, version.audio, sample_rate,
-                                           speech=clip.speech, visqol=visqol, metrics=names)
+            version.scores = scorer(clip.reference, version.audio, sample_rate,
+                                    speech=clip.speech, visqol=visqol, metrics=names)
     return versions

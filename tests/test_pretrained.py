@@ -117,7 +117,8 @@ def test_ship_end_to_end(trained_bundle, tmp_path, monkeypatch):
     for text in ("# tiny_shipped", "## Training", "## Data", "## Evaluation", "codec2", "Opus",
                  "`--config.num_steps=2`", "`--config.train.sample_every=0`", "2 steps",
                  "audio-seconds seen", "## Limitations", "**float16 storage.**",
-                 "0.45, 0.9, 1.35, 1.8 kbps", "Embedded audio corpus: provenance and licences"):
+                 "0.45, 0.9, 1.35, 1.8 kbps", "Embedded audio corpus: provenance and licences",
+                 "kHz mono audio", "stereo is mixed down"):
         assert text in card, text
     # By name, from the SSCODEC_MODELS folder it was shipped to; float16 params run as float32.
     monkeypatch.setenv(pretrained.ENV_VAR, str(out))

@@ -460,6 +460,21 @@ def test_a_listening_page_plays_and_scores_a_stereo_model(stereo_bundle, tmp_pat
     assert json.load(open(out / "listen.json"))["summary"][0]["visqol_audio"] is not None
 
 
+@pytest.mark.slow
+def test_shipping_a_stereo_model_says_stereo_on_its_card(stereo_run, tmp_path):
+    from tests.conftest import sscodec
+
+    out = tmp_path / "models"
+    sscodec("ship", "--workdir", str(stereo_run / "run"), "--name", "tiny_stereo_shipped",
+            "--data", "embedded", "--out", str(out), "--kbps", "3.6", "--per-category", "1",
+            "--clip-seconds", "1", "--metrics", "si_sdr", "--baselines", "none", "--no-speed",
+            "--entropy-seconds", "5")
+    card = (out / "tiny_stereo_shipped" / "MODEL_CARD.md").read_text()
+    assert "48 kHz stereo audio" in card and "| audio | 48000 Hz stereo, frames" in card
+    assert "mono input is copied into every channel" in card
+    assert "kHz mono" not in card and "Hz mono" not in card
+
+
 # ----------------------------------------------------------------------------- a trained model
 
 

@@ -169,10 +169,11 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
     codebooks = q["num_quantizers"] * q["codebook_size"] * m["embedding_dim"]
     film = {"none": "no", "encoder": "at the encoder", "decoder": "at the decoder"}.get(
         m["film"], m["film"])
+    channels = _channel_words(manifest.get("channels", 1))
     lines = [
         f"# {name}",
         "",
-        f"A SoundStream {what} codec for {manifest['sample_rate'] // 1000} kHz mono audio at "
+        f"A SoundStream {what} codec for {manifest['sample_rate'] // 1000} kHz {channels} audio at "
         f"{rates} kbps, trained with sscodec. "
         + ("It is the default model of `sscodec compress` / `decompress`."
            if name == pretrained.DEFAULT_MODEL else ""),
@@ -190,7 +191,7 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
         "another model refuses it) |",
         f"| bitrates | {rates} kbps: n_q = 1..{manifest['num_quantizers']} quantizers of "
         f"{manifest['codebook_size']} codes at {frame_rate:g} frames/s |",
-        f"| audio | {manifest['sample_rate']} Hz mono, frames of {manifest['frame_size']} samples "
+        f"| audio | {manifest['sample_rate']} Hz {channels}, frames of {manifest['frame_size']} samples "
         f"({1000 * manifest['frame_size'] / manifest['sample_rate']:.1f} ms algorithmic latency), "
         "causal: offline and streaming |",
         f"| architecture | {_architecture_words(m)} (C_enc = {m['encoder_channels']}, C_dec = "
@@ -288,12 +289,18 @@ def model_card(name: str, manifest: dict, run_config: dict, parameters: dict, bi
         "",
         f"- Trained on {' and '.join(kinds) or 'the audio'} from the data above only; quality on "
         "other voices, languages, microphones, noise or music is not measured beyond the table.",
-        f"- {manifest['sample_rate']} Hz mono: other rates are resampled, stereo is mixed down.",
+        f"- {manifest['sample_rate']} Hz {channels}: other rates are resampled, "
+        + ("stereo is mixed down." if channels == "mono" else
+           "mono input is copied into every channel, other channel counts are refused."),
         "",
         f"Shipped by `sscodec ship` on {_date(datetime.datetime.now().timestamp())} from "
         f"checkpoint step {stats['step']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _channel_words(count: int) -> str:
+    return {1: "mono", 2: "stereo"}.get(count, f"{count}-channel")
 
 
 def _score(value: float | None) -> str:

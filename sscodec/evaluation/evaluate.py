@@ -158,9 +158,9 @@ def score_points(points: Sequence[SystemPoint], eval_set: EvalSet,
         for point in points:
             bar.set_postfix_str(f"{point.system} {point.kbps:g} kbps", refresh=False)
             audio, achieved = point.code(clip, eval_set.sample_rate)
-            scorer = metrics.score_channels if clip.reference.ndim == 2 else metrics.score
-            scores = scorer(clip.reference, np.asarray(audio, np.float32), eval_set.sample_rate,
-                            speech=clip.speech, visqol=visqol, metrics=metric_names)
+            scores = metrics.score_any(clip.reference, np.asarray(audio, np.float32),
+                                       eval_set.sample_rate, speech=clip.speech, visqol=visqol,
+                                       metrics=metric_names)
             rows.append({"system": point.system, "kbps": round(point.kbps, 6),
                          "kbps_actual": round(achieved, 4), "category": clip.category,
                          "clip": clip.name, **scores})

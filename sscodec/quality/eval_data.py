@@ -20,6 +20,7 @@ import numpy as np
 
 from data_pipelines.audio_io import AudioReadError
 from data_pipelines.sources import open_source
+from data_pipelines.transforms import fit_length
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _read_clips(source, indices, seconds: float, sample_rate: int, skipped: list
 
 
 def _mix(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    noise = noise[np.arange(len(speech)) % len(noise)]  # loops a short noise clip
+    noise = fit_length(noise, len(speech), loop=True)  # loops a short noise clip
     gain = np.sqrt(np.mean(np.square(speech)) / max(np.mean(np.square(noise)), 1e-12))
     return speech + noise * gain * 10 ** (-snr_db / 20)
 

@@ -250,6 +250,14 @@ def view_names(metric_names: Sequence[str], channels: int) -> list[str]:
     return [f"{m}_{v}" for m in metric_names for v in views]
 
 
+def score_any(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *, speech: bool,
+              visqol: Visqol | None = None,
+              metrics: Sequence[str] = ALL_METRICS) -> dict[str, float | None]:
+    """`score_channels` for a [T, C] reference, `score` for a [T] one."""
+    scorer = score_channels if np.ndim(reference) == 2 else score
+    return scorer(reference, estimate, sample_rate, speech=speech, visqol=visqol, metrics=metrics)
+
+
 def score_channels(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
                    speech: bool, visqol: Visqol | None = None,
                    metrics: Sequence[str] = ALL_METRICS) -> dict[str, float | None]:

@@ -109,9 +109,8 @@ def clip_versions(clip: Clip, points: Sequence[SystemPoint], sample_rate: int, m
                                 round(point.kbps, 6), round(achieved, 4)))
     names = SPEECH_SCORES if clip.speech else AUDIO_SCORES
     # [T, C] clips: each metric per channel, mid and side, and its mean over the channels
-    scorer = metrics.score_channels if clip.reference.ndim == 2 else metrics.score
     for version in versions:
         if version.kind != "reference":
-            version.scores = scorer(clip.reference, version.audio, sample_rate,
-                                    speech=clip.speech, visqol=visqol, metrics=names)
+            version.scores = metrics.score_any(clip.reference, version.audio, sample_rate,
+                                               speech=clip.speech, visqol=visqol, metrics=names)
     return versions
